@@ -1,0 +1,1 @@
+"""Environment specs registered by ``import recgym``: one TOML file per id."""

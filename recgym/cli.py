@@ -1,0 +1,143 @@
+"""The ``recgym`` command: list, evaluate and demo the registered environments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+
+import recgym
+from recgym.catalog import choice_error
+from recgym.policies import POLICIES, evaluate, make_policy
+
+REPORT_METRICS = ("ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr@100")
+DEMO_SPLITS = ("test", "test_ood_category", "test_ood_phrasing")
+
+
+def _make(env_id: str, kwargs: dict[str, Any] | None = None) -> gym.Env:
+    if env_id not in gym.registry:
+        raise choice_error("environment id", env_id, recgym.ENV_IDS)
+    return gym.make(env_id, **(kwargs or {}))
+
+
+def _parse_kwargs(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--kwargs must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"--kwargs must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    head = "| policy | split | n | " + " | ".join(columns) + " |"
+    sep = "|" + "---|" * (3 + len(columns))
+    body = [
+        f"| {r['policy']} | {r['split']} | {r['n_tasks']} | "
+        + " | ".join(f"{r['metrics'][c]:.3f}" for c in columns) + " |"
+        for r in rows
+    ]
+    return "\n".join([head, sep, *body])
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from recgym.registration import load_specs
+
+    for spec in load_specs():
+        print(f"{spec.id:24s} {spec.summary}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    env = _make(args.env_id, _parse_kwargs(args.kwargs))
+    policy = make_policy(args.policy, env, seed=args.seed)
+    result = evaluate(env, policy, args.split, batch_size=args.batch_size, limit=args.limit)
+    result = {"env": args.env_id, "policy": args.policy, **result}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(_table([result], [*REPORT_METRICS, "popularity@10"]))
+        print(f"reward {result['reward']:.4f}  invalid rate {result['invalid_rate']:.3f}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    env = _make(args.env_id, _parse_kwargs(args.kwargs) | {"render_mode": "ansi"})
+    base = env.unwrapped
+    cfg = base.config
+    print(f"# {args.env_id}  (built in {time.perf_counter() - start:.1f} s)\n")
+    print(base.world.description)
+    print(f"\nretriever: {cfg.retriever} {dict(base.retriever.config())}")
+    print(f"reward: {cfg.reward} (format reward {cfg.format_reward}, "
+          f"format penalty {cfg.format_penalty}); parser: {cfg.parser}; depth: {cfg.depth}")
+    print(f"observation space: {env.observation_space}; action space: {env.action_space}\n")
+    print("## A few episodes (identity policy: the request as the query, then the oracle)\n")
+    identity, oracle = make_policy("identity", env), make_policy("oracle", env)
+    for episode in range(args.episodes):
+        obs, info = env.reset(seed=args.seed + episode, options={"split": "test"})
+        for name, policy in (("identity", identity), ("oracle", oracle)):
+            env.reset(options={"task_id": info["task"]["id"]})
+            _, reward, *_ = env.step(policy([obs], [info])[0])
+            print(f"[{name}] reward {reward:.3f}")
+            print(env.render())
+    print("## Reference policies (means over each split)\n")
+    rows = []
+    for split in DEMO_SPLITS:
+        for name in POLICIES:
+            result = evaluate(env, make_policy(name, env, seed=args.seed), split, limit=args.limit)
+            rows.append({"policy": name, **result})
+    print(_table(rows, REPORT_METRICS))
+    print(f"\n(done in {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recgym", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"recgym {recgym.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="print the registered environment ids").set_defaults(func=cmd_list)
+
+    ev = sub.add_parser("evaluate", help="mean metrics of a policy over a split")
+    ev.add_argument("env_id")
+    ev.add_argument("--policy", default="identity",
+                    help=f"{', '.join(POLICIES)}, or module:callable (batch of observations and "
+                         "infos -> list of actions)")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--kwargs", help="JSON object of gym.make keyword arguments")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--limit", type=int, help="evaluate only the first N tasks of the split")
+    ev.add_argument("--batch-size", type=int, default=1024)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.set_defaults(func=cmd_evaluate)
+
+    demo = sub.add_parser("demo", help="env card, a few episodes, and the reference policies")
+    demo.add_argument("env_id", nargs="?", default="RecQuery-v0")
+    demo.add_argument("--kwargs", help="JSON object of gym.make keyword arguments")
+    demo.add_argument("--episodes", type=int, default=2)
+    demo.add_argument("--limit", type=int, help="evaluate only the first N tasks of each split")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"recgym: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Reference policies and batched evaluation.
+
+A policy maps a batch of observations (and their ``reset`` infos) to actions:
+``policy(observations: list[str], infos: list[dict]) -> list[str]``. The reference policies bracket
+what a learned rewriter can do on a world:
+
+* ``identity``: the shopper's request, unchanged, as the query (what no rewriting achieves);
+* ``oracle``: a query in the catalog's own terms, written from the world's hidden lexicon (what a
+  perfect rewriter could achieve; not available on real datasets);
+* ``random``: one to six words drawn from the training requests (the floor).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from recgym.catalog import choice_error
+
+__all__ = ["POLICIES", "Policy", "evaluate", "format_action", "make_policy"]
+
+Policy = Callable[[list[str], list[dict[str, Any]]], list[str]]
+
+
+def format_action(query: str, parser: str) -> str:
+    """Wrap a plain query in the answer format the env's parser expects."""
+    if parser == "rec-r1":
+        return f"<think>Reference policy.</think><answer>{json.dumps({'query': query})}</answer>"
+    return query
+
+
+def _identity(env: Any, seed: int) -> Policy:
+    parser = env.unwrapped.config.parser
+    return lambda obs, infos: [format_action(i["task"]["request"], parser) for i in infos]
+
+
+def _oracle(env: Any, seed: int) -> Policy:
+    base = env.unwrapped
+    if base.world.oracle is None:
+        raise ValueError(f"world {base.config.world!r} has no oracle (no hidden lexicon)")
+    tasks, parser = base.tasks, base.config.parser
+
+    def policy(obs: list[str], infos: list[dict[str, Any]]) -> list[str]:
+        return [format_action(base.world.oracle(tasks[tasks.row(i["task"]["id"])]), parser)
+                for i in infos]
+
+    return policy
+
+
+def _random(env: Any, seed: int) -> Policy:
+    base = env.unwrapped
+    train = base.tasks.split("train") if "train" in base.tasks.split_names else np.arange(len(base.tasks))
+    words = sorted({w for r in train for w in base.tasks[r].request.lower().split()})
+    rng = np.random.default_rng(seed)
+    parser = base.config.parser
+
+    def policy(obs: list[str], infos: list[dict[str, Any]]) -> list[str]:
+        return [format_action(" ".join(rng.choice(words, size=int(rng.integers(1, 7)))), parser)
+                for _ in obs]
+
+    return policy
+
+
+POLICIES: dict[str, Callable[[Any, int], Policy]] = {
+    "identity": _identity, "oracle": _oracle, "random": _random,
+}
+
+
+def make_policy(name: str, env: Any, seed: int = 0) -> Policy:
+    """A reference policy by name, or ``"module:callable"`` naming a policy function."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"cannot load policy {name!r}: {exc}") from None
+    if name not in POLICIES:
+        raise choice_error("policy", name, [*POLICIES, "module:callable"])
+    return POLICIES[name](env, seed)
+
+
+def evaluate(env: Any, policy: Policy, split: str, batch_size: int = 1024,
+             limit: int | None = None) -> dict[str, Any]:
+    """Mean metrics and reward of ``policy`` over every task of ``split`` (batched ``score``)."""
+    base = env.unwrapped
+    rows = base.tasks.split(split)[:limit]
+    sums: dict[str, float] = {}
+    n_invalid = 0
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        tasks = [base.tasks[r] for r in batch]
+        infos = [{"task": t.to_dict()} for t in tasks]
+        actions = policy([base.render_prompt(t.request) for t in tasks], infos)
+        rewards, step_infos = base.score(batch.tolist(), actions)
+        sums["reward"] = sums.get("reward", 0.0) + float(rewards.sum())
+        for info in step_infos:
+            n_invalid += not info["format_valid"]
+            for name, value in info["metrics"].items():
+                sums[name] = sums.get(name, 0.0) + value
+    n = max(len(rows), 1)
+    metrics = {name: total / n for name, total in sums.items() if name != "reward"}
+    return {"split": split, "n_tasks": len(rows), "reward": sums.get("reward", 0.0) / n,
+            "invalid_rate": n_invalid / n, "metrics": metrics}

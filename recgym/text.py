@@ -1,0 +1,349 @@
+"""Text analysis shared by the lexical retrievers: one :class:`Tokenizer` for documents and queries.
+
+The default pipeline mirrors Lucene's ``EnglishAnalyzer`` (the BM25 baseline of Anserini/Pyserini),
+with the Snowball English (Porter2) stemmer of PyStemmer in place of Porter v1:
+
+1. ``fold_unicode``: NFKD compatibility decomposition, then every combining mark with a non-zero
+   canonical combining class is removed ("Café" -> "Cafe", "ﬁ" -> "fi", "①" -> "1").
+2. ``lowercase``.
+3. Split into maximal runs of letters and digits of any script (``str.isalnum``) plus the
+   spacing/vowel marks that scripts such as Devanagari need inside words. Everything else (space,
+   punctuation, symbols, emoji, control characters, lone surrogates, ``_``) separates tokens, so
+   "16oz" is one token and "wi-fi" is two. Runs longer than ``max_token_length`` are cut into
+   pieces of that length, as Lucene's ``StandardTokenizer`` does.
+4. Drop ``stopwords`` (Lucene's English stop set by default), then ``stemmer``.
+
+Any ``str`` is accepted, from ``""`` to megabytes of garbage; the output is always a list of
+non-empty ``str``. Stemming, the hot path, is cached per unique token.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ENGLISH_STOPWORDS", "Tokenizer", "Vocabulary"]
+
+#: Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`` (also Anserini's and Elasticsearch's
+#: ``_english_`` default): 33 function words. Deliberately small: "no", "not", "with", "for" are
+#: the only ones that ever carry meaning in a product query, and BM25's idf discounts frequent
+#: words anyway.
+# fmt: off
+ENGLISH_STOPWORDS: frozenset[str] = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they",
+    "this", "to", "was", "will", "with",
+})
+# fmt: on
+
+# Separates texts inside one joined string (Vocabulary.encode_batch). It is not alphanumeric, so it
+# never occurs inside a token; occurrences in the input text are replaced by a space first.
+_SEP = "\x00"
+_WORD = r"[^\W_]"  # one alphanumeric character of any script (\w minus "_")
+_MAX_CACHE = 1 << 21  # unique tokens kept in the stem cache before it is cleared
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Lowercase, fold, split, drop stopwords, stem.
+
+    Attributes:
+        lowercase: lowercase every token.
+        fold_unicode: NFKD-decompose and strip combining marks ("Café" -> "cafe").
+        stopwords: ``"english"`` (:data:`ENGLISH_STOPWORDS`), ``None`` (keep everything), or any
+            collection of words. Stopwords are matched after lowercasing/folding, before stemming.
+        stemmer: ``"english"`` (Snowball English via PyStemmer), any other Snowball language name
+            PyStemmer knows, or ``None``.
+        max_token_length: longer alphanumeric runs are split into pieces of this length.
+    """
+
+    lowercase: bool = True
+    fold_unicode: bool = True
+    stopwords: str | Collection[str] | None = "english"
+    stemmer: str | None = "english"
+    max_token_length: int = 255
+    _stop: frozenset[str] = field(init=False, repr=False, compare=False)
+    _stem: Any = field(init=False, repr=False, compare=False)
+    _cache: dict[str, str | None] = field(init=False, repr=False, compare=False)
+    _words: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stopwords, str):
+            if self.stopwords != "english":
+                raise ValueError(
+                    f"unknown stopword list {self.stopwords!r}; use 'english', None or a set"
+                )
+            stop = ENGLISH_STOPWORDS
+        elif self.stopwords is None:
+            stop = frozenset()
+        else:
+            stop = frozenset(self.stopwords)
+            object.__setattr__(self, "stopwords", stop)  # hashable and immutable
+        if self.max_token_length < 1:
+            raise ValueError("max_token_length must be >= 1")
+        stem = None
+        if self.stemmer is not None:
+            import Stemmer  # PyStemmer
+
+            try:
+                stem = Stemmer.Stemmer(self.stemmer).stemWord
+            except KeyError:
+                raise ValueError(
+                    f"unknown stemmer {self.stemmer!r}; PyStemmer knows "
+                    f"{', '.join(Stemmer.algorithms())}"
+                ) from None
+        object.__setattr__(self, "_stop", stop)
+        object.__setattr__(self, "_stem", stem)
+        object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_words", _WordMemo(self))
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[str]:
+        """The terms of one text, in order (repeats kept)."""
+        if not isinstance(text, str):
+            raise TypeError(f"Tokenizer expects str, got {type(text).__name__}")
+        words = self._words
+        if len(words) >= _MAX_CACHE:
+            words.clear()
+        return list(chain.from_iterable(map(words.__getitem__, self._fold_lower(text).split())))
+
+    def tokenize_batch(self, texts: Iterable[str]) -> list[list[str]]:
+        """:meth:`tokenize` of each text."""
+        return [self.tokenize(text) for text in texts]
+
+    def split(self, text: str) -> list[str]:
+        """Fold, lowercase and split one text; no stopword removal or stemming."""
+        if not isinstance(text, str):
+            raise TypeError(f"Tokenizer expects str, got {type(text).__name__}")
+        out: list[str] = []
+        max_len = self.max_token_length
+        for word in self._fold_lower(text).split():
+            if len(word) <= max_len and word.isalnum():
+                out.append(word)  # the common case: no regex needed
+            else:
+                out.extend(self._split_word(word))
+        return out
+
+    def normalize_token(self, token: str) -> str | None:
+        """Stopword filter and stem of one split token (``None`` for a stopword); cached."""
+        cache = self._cache
+        try:
+            return cache[token]
+        except KeyError:
+            pass
+        if token in self._stop:
+            out = None
+        elif self._stem is not None:
+            out = self._stem(token) or token
+        else:
+            out = token
+        if len(cache) >= _MAX_CACHE:
+            cache.clear()
+        cache[token] = out
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """The settings, JSON-friendly (part of a retriever's index cache key)."""
+        stop = self.stopwords
+        if stop is not None and not isinstance(stop, str):
+            stop = sorted(stop)
+        return {
+            "lowercase": self.lowercase,
+            "fold_unicode": self.fold_unicode,
+            "stopwords": stop,
+            "stemmer": self.stemmer,
+            "max_token_length": self.max_token_length,
+        }
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _fold_lower(self, text: str) -> str:
+        if self.fold_unicode and not text.isascii():
+            text = unicodedata.normalize("NFKD", text)
+            marks = [c for c in set(text) if unicodedata.combining(c)]
+            if marks:
+                text = re.sub("[" + re.escape("".join(marks)) + "]", "", text)
+        if self.lowercase:
+            text = text.lower()
+        return text
+
+    def _split_word(self, word: str) -> list[str]:
+        """Split one whitespace-free string that is not a plain alphanumeric token."""
+        return _pattern(_marks_of(word), self.max_token_length).findall(word)
+
+
+class Vocabulary:
+    """Term ids of a tokenizer's output, for bulk encoding of many texts.
+
+    Texts are folded and lowercased as one joined string and split on whitespace by ``str.split``;
+    each distinct whitespace-delimited word is then analysed once (split further on punctuation,
+    stopword-filtered, stemmed) and memoised as its term id(s), so encoding costs one C-level dict
+    lookup per word. Identical to :meth:`Tokenizer.tokenize` followed by a vocabulary lookup.
+
+    Attributes:
+        tokenizer: the tokenizer.
+        terms: term -> id, ids ``0..len(terms)-1`` in order of first appearance.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.terms: dict[str, int] = {}
+        self._grow = _Memo(self, grow=True)
+        self._lookup = _Memo(self, grow=False)
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def encode_batch(
+        self, texts: Sequence[str], grow: bool = False, chunk: int = 65_536
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Term ids of many texts at once.
+
+        Args:
+            texts: the texts.
+            grow: add unseen terms to the vocabulary (indexing); otherwise they are dropped
+                (searching).
+            chunk: texts analysed per step (bounds the memory of the intermediate word list).
+
+        Returns:
+            ``(ids, pos)``: the int64 term ids of all kept tokens in text order (stopwords and
+            unknown terms dropped) and the int64 position in ``texts`` of the text each came from.
+        """
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"Tokenizer expects str, got {type(text).__name__} at position {i}")
+        memo = self._grow if grow else self._lookup
+        if grow:
+            self._lookup.reset()  # its "unknown" entries may become known
+        elif len(memo) > _MAX_CACHE:
+            memo.reset()
+        ids, pos = [], []
+        for start in range(0, len(texts), chunk):
+            part = texts[start : start + chunk]
+            i, p = memo.encode(part)
+            ids.append(i)
+            pos.append(p + start)
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(ids), np.concatenate(pos)
+
+
+_SEP_WORD = f" {_SEP} "
+
+
+class _WordMemo(dict):
+    """whitespace-delimited word (folded, lowercased) -> its terms."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    def __missing__(self, word: str) -> tuple[str, ...]:
+        tok = self.tokenizer
+        plain = len(word) <= tok.max_token_length and word.isalnum()
+        parts = [word] if plain else tok._split_word(word)
+        terms = tuple(t for t in map(tok.normalize_token, parts) if t is not None)
+        self[word] = terms
+        return terms
+
+
+class _Memo(dict):
+    """word -> code: a term id ``>= 0``; ``-1`` no term (stopwords, punctuation, unknown terms);
+    ``-2`` the text separator; ``<= -3`` several terms, listed in ``_multi[-3 - code]``."""
+
+    def __init__(self, vocab: Vocabulary, grow: bool) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.grow = grow
+        self.reset()
+
+    def reset(self) -> None:
+        self.clear()
+        self[_SEP] = -2
+        self._multi: list[list[int]] = []
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __missing__(self, word: str) -> int:
+        tok = self.vocab.tokenizer
+        if len(word) <= tok.max_token_length and word.isalnum():
+            ids = [self._term_id(word)]
+        else:
+            ids = [self._term_id(t) for t in tok._split_word(word)]
+        ids = [i for i in ids if i >= 0]
+        if not ids:
+            code = -1
+        elif len(ids) == 1:
+            code = ids[0]
+        else:
+            code = -3 - len(self._multi)
+            self._multi.append(ids)
+            self._arrays = None
+        self[word] = code
+        return code
+
+    def _term_id(self, token: str) -> int:
+        term = self.vocab.tokenizer.normalize_token(token)
+        terms = self.vocab.terms
+        if term is None:
+            return -1
+        if self.grow:
+            return terms.setdefault(term, len(terms))
+        return terms.get(term, -1)
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        if len(texts) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        joined = _SEP_WORD.join(texts)
+        if joined.count(_SEP) != len(texts) - 1:  # a text holds the separator itself
+            joined = _SEP_WORD.join(t.replace(_SEP, " ") for t in texts)
+        words = self.vocab.tokenizer._fold_lower(joined).split()
+        codes = np.fromiter(map(self.__getitem__, words), dtype=np.int64, count=len(words))
+        pos = np.cumsum(codes == -2)
+        keep = (codes >= 0) | (codes <= -3)
+        codes, pos = codes[keep], pos[keep]
+        multi = codes <= -3
+        if not multi.any():
+            return codes, pos
+        # Expand the words that hold several terms (e.g. "wi-fi") in place.
+        if self._arrays is None:
+            lens = np.array([len(m) for m in self._multi], dtype=np.int64)
+            flat = np.array([i for m in self._multi for i in m], dtype=np.int64)
+            self._arrays = (np.cumsum(lens) - lens, lens, flat)
+        starts, lens, flat = self._arrays
+        which = np.where(multi, -3 - codes, 0)
+        n_out = np.where(multi, lens[which], 1)
+        src = np.repeat(np.arange(len(codes)), n_out)
+        within = np.arange(len(src)) - np.repeat(np.cumsum(n_out) - n_out, n_out)
+        ids = np.where(multi[src], flat[starts[which[src]] + within], codes[src])
+        return ids, pos[src]
+
+_PATTERNS: dict[tuple[str, int, str], re.Pattern[str]] = {}
+
+
+def _marks_of(text: str) -> str:
+    """The combining/spacing marks (Unicode category M) present in ``text``, sorted."""
+    if text.isascii():
+        return ""
+    return "".join(sorted(c for c in set(text) if unicodedata.category(c)[0] == "M"))
+
+
+def _pattern(marks: str, max_len: int, sep: str = "") -> re.Pattern[str]:
+    """Runs of alphanumerics (plus ``marks``) of at most ``max_len`` chars, or the separator."""
+    key = (marks, max_len, sep)
+    pat = _PATTERNS.get(key)
+    if pat is None:
+        unit = f"(?:{_WORD}|[{re.escape(marks)}])" if marks else _WORD
+        source = f"{unit}{{1,{max_len}}}"
+        if sep:
+            source = f"{re.escape(sep)}|{source}"
+        if len(_PATTERNS) > 256:
+            _PATTERNS.clear()
+        pat = _PATTERNS[key] = re.compile(source)
+    return pat

@@ -1,0 +1,24 @@
+"""Shared fixtures: a small shop world keeps env tests fast; the default one is built once."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+import recgym  # noqa: F401  (registers the ids)
+
+SMALL = {"world_kwargs": {"n_items": 3000, "n_tasks": 600, "seed": 1}}
+
+
+@pytest.fixture
+def small_env():
+    env = gym.make("RecQuery-v0", **SMALL)
+    yield env
+    env.close()
+
+
+@pytest.fixture
+def small_r1_env():
+    env = gym.make("RecQuery-R1-v0", **SMALL)
+    yield env
+    env.close()
