@@ -8,6 +8,7 @@ whole batch of rankings is looked up in one vectorised call.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import warnings
@@ -18,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArrayJudgments", "Catalog", "Qrels", "Task", "TaskSet", "choice_error", "stable_fraction"]
+__all__ = [
+    "ArrayJudgments", "Catalog", "Qrels", "Task", "TaskSet", "assign_splits", "choice_error",
+    "stable_fraction",
+]
 
 
 def choice_error(kind: str, value: object, choices: Iterable[str]) -> ValueError:
@@ -43,6 +47,28 @@ def stable_fraction(keys: Sequence[str], seed: int) -> np.ndarray:
         digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8, key=salt).digest()
         out[i] = int.from_bytes(digest, "little") / 2.0**64
     return out
+
+
+def assign_splits(keys: Sequence[str], fractions: Mapping[str, float], seed: int) -> np.ndarray:
+    """Assign each key to a named split with the given fractions, reproducibly (:func:`stable_fraction`).
+
+    A key's split depends only on the key, the seed and the fractions, so adding or removing other
+    keys never moves it. Fractions must be positive and sum to 1.
+
+    Example:
+        >>> assign_splits(["a", "b", "c", "d"], {"train": 0.5, "test": 0.5}, seed=0).tolist()
+        ['train', 'test', 'test', 'train']
+    """
+    names = list(fractions)
+    values = np.array([fractions[name] for name in names], dtype=np.float64)
+    if not names or not np.all(np.isfinite(values)) or values.min() <= 0:
+        raise ValueError(f"split fractions must be positive numbers, got {dict(fractions)}")
+    if abs(values.sum() - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must sum to 1, got {dict(fractions)} (sum {values.sum():g})")
+    edges = np.cumsum(values)
+    edges[-1] = 1.0
+    which = np.searchsorted(edges, stable_fraction(keys, seed), side="right")
+    return np.asarray(names, dtype=object)[np.minimum(which, len(names) - 1)].astype(str)
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,7 +220,7 @@ class Task:
     def to_dict(self, with_judgments: bool = False) -> dict[str, Any]:
         """A plain dict of the task (what ``info["task"]`` holds; judgments only on request)."""
         out: dict[str, Any] = {"id": self.id, "request": self.request, "split": self.split}
-        out.update(self.fields)
+        out.update(copy.deepcopy(dict(self.fields)))  # callers may keep and mutate what they get
         if with_judgments:
             out["judgments"] = dict(self.judgments)
         return out

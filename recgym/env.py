@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
@@ -114,7 +114,7 @@ class EnvConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["world_kwargs"] = dict(self.world_kwargs)
         out["retriever_kwargs"] = dict(self.retriever_kwargs)
         return out
@@ -193,7 +193,7 @@ class RecQueryEnv(gym.Env[str, str]):
         (True, True, ['mrr@100', 'ndcg@10'])
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}  # fps only matters to video recorders
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

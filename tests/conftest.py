@@ -6,8 +6,13 @@ import gymnasium as gym
 import pytest
 
 import recgym  # noqa: F401  (registers the ids)
+from recgym.registration import load_specs
 
 SMALL = {"world_kwargs": {"n_items": 3000, "n_tasks": 600, "seed": 1}}
+# Ids over generated worlds run anywhere; ids over real datasets need a data_dir (tested with
+# fixture files in tests/test_datasets*.py).
+GENERATED_WORLDS = ("shop",)
+GENERATED_IDS = [s.id for s in load_specs() if s.kwargs.get("world") in GENERATED_WORLDS]
 
 
 @pytest.fixture

@@ -57,6 +57,8 @@ _CONVO_ATTR = (" ideally {a}.", " it should be {a}.", " preferably {a}, thanks!"
 _WHO = ("my mom", "my dad", "my wife", "my husband", "my daughter", "my son", "our new apartment",
         "a friend's birthday", "work", "myself", "a housewarming gift", "my grandma")
 _NEED_ATTR = (", {a} please", " - {a}", ", ideally {a}", " ({a})")
+# How often a shopper happens to use a seller's term instead of their own words.
+P_CATALOG_WORDS = 0.25
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,7 +192,7 @@ def _typos(text: str, rng: np.random.Generator) -> str:
 def _render_request(style: str, ptype: ProductType, attrs: list[tuple[str, str]],
                     rng: np.random.Generator) -> str:
     """A shopper's words for a product type and attribute phrases ``(attribute, phrase)``."""
-    noun = _pick(rng, ptype.shopper)
+    noun = _pick(rng, ptype.catalog if rng.random() < P_CATALOG_WORDS else ptype.shopper)
     phrases = [p for _, p in attrs]
     if style in ("keywords", "typo"):
         before = [p for p in phrases if rng.random() < 0.6]
@@ -305,7 +307,8 @@ def build_world(n_items: int = 20_000, n_tasks: int = 10_000, seed: int = 0,
             c = attributes.index(a)
             value = lex.attributes[a][item_attr[target, c]]
             wanted[c] = int(item_attr[target, c])
-            phrases.append((a, _pick(rng, value.shopper)))
+            words = value.catalog if rng.random() < P_CATALOG_WORDS else value.shopper
+            phrases.append((a, _pick(rng, words)))
             fields_attrs[a] = value.id
         request = _render_request(style, ptype, phrases, rng)
         key = (t, *sorted(wanted.items()))
