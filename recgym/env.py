@@ -20,7 +20,7 @@ from recgym.rewards import RewardSpec
 from recgym.spaces import AnyText
 from recgym.worlds import World, load_world
 
-__all__ = ["INFO_METRICS", "PROMPTS", "EnvConfig", "RecQueryEnv"]
+__all__ = ["INFO_METRICS", "PROMPTS", "EnvConfig", "Episode", "RecQueryEnv"]
 
 PROMPTS: dict[str, str] = {
     "plain": "{request}",
@@ -36,6 +36,7 @@ _DEFAULT_PARSER = {"plain": "raw", "rec-r1": "rec-r1"}
 
 # Reported in info["metrics"] at every step (those with a cutoff within the retrieval depth).
 INFO_METRICS = ("ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr@100")
+TURN_REWARDS = ("improvement", "final")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,13 @@ class EnvConfig:
         max_query_chars: queries are cut to this many characters ...
         max_query_terms: ... and then to this many whitespace-separated terms.
         info_top_n: how many retrieved item ids ``info["retrieved"]`` lists.
+        turns: queries per episode. With more than one, each observation adds the titles of the
+            top ``feedback_top_n`` items the last query retrieved, and the agent may refine.
+        feedback_top_n: how many retrieved titles the refinement feedback shows.
+        turn_reward: with several turns, ``"improvement"`` (each turn earns how much it raised
+            the best score so far, so the return is the best score reached) or ``"final"`` (only
+            the last turn is rewarded, with its own score).
+        stop_action: the action that ends a multi-turn episode early (compared after stripping).
     """
 
     world: str = "shop"
@@ -80,6 +88,10 @@ class EnvConfig:
     max_query_chars: int = 256
     max_query_terms: int = 32
     info_top_n: int = 10
+    turns: int = 1
+    feedback_top_n: int = 5
+    turn_reward: str = "improvement"
+    stop_action: str = "STOP"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "world_kwargs", MappingProxyType(dict(self.world_kwargs)))
@@ -92,7 +104,12 @@ class EnvConfig:
         if self.parser is None:
             object.__setattr__(self, "parser", _DEFAULT_PARSER.get(self.prompt, "raw"))
         make_parser(self.parser)
-        for name in ("depth", "max_query_chars", "max_query_terms", "info_top_n"):
+        if self.turn_reward not in TURN_REWARDS:
+            raise choice_error("turn_reward", self.turn_reward, TURN_REWARDS)
+        if not self.stop_action.strip():
+            raise ValueError("stop_action must be a non-empty string")
+        for name in ("depth", "max_query_chars", "max_query_terms", "info_top_n", "turns",
+                     "feedback_top_n"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -134,6 +151,18 @@ def _qrels(world: str, world_json: str) -> Qrels:
     return Qrels(w.tasks, w.catalog)
 
 
+@dataclass
+class Episode:
+    """The state of one episode: its task and, with several turns, what happened so far."""
+
+    task_row: int
+    turn: int = 0
+    best: float = 0.0  # best score reached (the improvement reward's baseline)
+    last: float = 0.0  # score of the last valid query (the final reward)
+    feedback: list[str] = field(default_factory=list)
+    done: bool = False
+
+
 class RecQueryEnv(gym.Env[str, str]):
     """Write a query; be rewarded by the ranking metric of what the recommender retrieves.
 
@@ -147,30 +176,35 @@ class RecQueryEnv(gym.Env[str, str]):
     :class:`recgym.spaces.AnyText`: any ``str``. The parser (``raw``: the whole text; ``rec-r1``:
     the JSON ``"query"`` in the ``<answer>`` block) extracts the query, which is then capped to
     ``max_query_chars`` characters and ``max_query_terms`` terms. A non-string raises ``TypeError``.
+    With several turns, ``stop_action`` ends the episode.
 
     ## Observation Space
-    :class:`recgym.spaces.AnyText`: the request rendered by the prompt template. The raw request
-    and its structured fields are in ``info["task"]``.
+    :class:`recgym.spaces.AnyText`: the request rendered by the prompt template; with several
+    turns, followed by each past query and the titles of the top ``feedback_top_n`` items it
+    retrieved. The raw request and its structured fields are in ``info["task"]``.
 
     ## Rewards
     The reward spec (default ``ndcg@100``: trec_eval's nDCG with linear gains) of the retrieved
     ranking, plus the optional format reward and penalties of :class:`recgym.rewards.RewardSpec`.
     A malformed answer or an empty query retrieves nothing and earns ``-format_penalty``, with the
-    reason in ``info["invalid_reason"]``.
+    reason in ``info["invalid_reason"]``. With several turns and ``turn_reward="improvement"``, a
+    turn earns ``max(0, score - best score so far)``, so the return is the best score reached;
+    with ``"final"``, only the last turn earns its score.
 
     ## Starting State
     ``reset`` draws a task uniformly from the split (``options={"split": ...}``, default the
     configured one) with ``np_random``, or takes ``options={"task_id": ...}``.
 
     ## Episode End
-    The episode terminates after one query (a contextual bandit, as in Rec-R1). Stepping again
-    without ``reset`` raises an error.
+    One turn (the default, a contextual bandit as in Rec-R1): terminated after the query. Several
+    turns: terminated by ``stop_action``, truncated after ``turns`` queries. Stepping a finished
+    episode raises ``gymnasium.error.ResetNeeded``.
 
     ## Info
     ``metrics`` (ndcg@10, ndcg@100, recall@10, recall@100, mrr@100, the reward's metrics and
     ``popularity@10``), ``query`` (what was retrieved with), ``retrieved`` (top item ids),
-    ``task`` (the request, its fields and split), ``format_valid``, ``invalid_reason`` and
-    ``capped`` (the original sizes when a cap applied, else ``None``).
+    ``task`` (the request, its fields and split), ``format_valid``, ``invalid_reason``,
+    ``capped`` (the original sizes when a cap applied, else ``None``) and ``turn``.
 
     ## Arguments
     The fields of :class:`EnvConfig`, as keyword arguments of ``gym.make``, plus ``render_mode``
@@ -217,13 +251,25 @@ class RecQueryEnv(gym.Env[str, str]):
         self._metric_names += [m for m in self.reward_spec.metrics if m not in self._metric_names]
         pop = self.catalog.popularity
         # Popularity percentile of each item in [0, 1] (1 = the best-seller).
-        self._pop_pct = (np.argsort(np.argsort(pop, kind="stable"), kind="stable") / max(len(pop) - 1, 1))
-        longest = max((len(t.request) for t in self.tasks.tasks), default=0)
-        self.observation_space = AnyText(max_length=len(self._template) + longest)
+        self._pop_pct = np.argsort(np.argsort(pop, kind="stable"), kind="stable") / max(len(pop) - 1, 1)
+        self.observation_space = AnyText(max_length=self._max_observation_length())
         self.action_space = AnyText(max_length=1 << 20)
-        self._task_row: int | None = None
-        self._done = False
-        self._last: tuple[str, dict[str, Any]] | None = None
+        self._episode: Episode | None = None
+        self._last_info: dict[str, Any] | None = None
+
+    @property
+    def multi_turn(self) -> bool:
+        return self.config.turns > 1
+
+    def _max_observation_length(self) -> int:
+        longest = max((len(t.request) for t in self.tasks.tasks), default=0)
+        length = len(self._template) + longest
+        if self.multi_turn:
+            title = max((len(t) for t in self.catalog.titles), default=0)
+            turn = len(self._feedback("q", [])) + self.config.max_query_chars
+            turn += self.config.feedback_top_n * (title + 8)
+            length += self.config.turns * turn + len(self._instruction())
+        return length
 
     # ---------------------------------------------------------------- Gymnasium API
 
@@ -231,58 +277,132 @@ class RecQueryEnv(gym.Env[str, str]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
+        self._episode = Episode(self.draw_task(self.np_random, options))
+        self._last_info = None
+        return self.observe(self._episode), {"task": self.tasks[self._episode.task_row].to_dict()}
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._episode is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        obs, rewards, terminated, truncated, infos = self.step_batch([self._episode], [action])
+        self._last_info = infos[0]
+        return obs[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), infos[0]
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        if self._episode is None:
+            return "(call reset() first)\n"
+        task = self.tasks[self._episode.task_row]
+        lines = [f"task {task.id} [{task.split}]: {task.request}"]
+        info = self._last_info
+        if info is not None:
+            invalid = f"  INVALID: {info['invalid_reason']}" if info["invalid_reason"] else ""
+            lines.append(f"turn {info['turn']} query: {info['query']!r}{invalid}")
+            rows = self.catalog.rows(info["retrieved"][:5])
+            gains = self.qrels.lookup(np.array([self._episode.task_row]), rows[None, :])[0]
+            for rank, (row, gain) in enumerate(zip(rows, gains), 1):
+                lines.append(f"  {rank}. [gain {gain:g}] {self.catalog.titles[row]}")
+            lines.append("  " + "  ".join(f"{k}={v:.3f}" for k, v in info["metrics"].items()))
+        return "\n".join(lines) + "\n"
+
+    # ---------------------------------------------------------------- episodes, batched
+
+    def draw_task(self, rng: np.random.Generator, options: dict[str, Any] | None = None) -> int:
+        """The task row a reset picks: ``options["task_id"]``, or a uniform draw from the split."""
         options = dict(options or {})
         unknown = set(options) - {"task_id", "split"}
         if unknown:
             raise choice_error("reset option", sorted(unknown)[0], ["task_id", "split"])
         if options.get("task_id") is not None:
-            self._task_row = int(self.tasks.rows([options["task_id"]])[0])
-        else:
-            rows = self.tasks.split(options.get("split") or self.config.split)
-            if len(rows) == 0:
-                raise ValueError(f"split {options.get('split') or self.config.split!r} has no tasks")
-            self._task_row = int(rows[self.np_random.integers(len(rows))])
-        self._done = False
-        self._last = None
-        task = self.tasks[self._task_row]
-        return self.render_prompt(task.request), {"task": task.to_dict()}
+            return int(self.tasks.rows([options["task_id"]])[0])
+        split = options.get("split") or self.config.split
+        rows = self.tasks.split(split)
+        if len(rows) == 0:
+            raise ValueError(f"split {split!r} has no tasks")
+        return int(rows[rng.integers(len(rows))])
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self._task_row is None:
-            raise gym.error.ResetNeeded("call reset() before step()")
-        if self._done:
-            raise gym.error.ResetNeeded(
-                "this episode has terminated (one query per episode); call reset() before step()"
-            )
-        rewards, infos = self.score([self._task_row], [action])
-        self._done = True
-        self._last = (action, infos[0])
-        task = self.tasks[self._task_row]
-        return self.render_prompt(task.request), float(rewards[0]), True, False, infos[0]
+    def observe(self, episode: Episode) -> str:
+        """The observation of an episode: the prompt, then (multi-turn) the feedback so far."""
+        obs = self.render_prompt(self.tasks[episode.task_row].request)
+        if self.multi_turn and not episode.done:
+            obs += "".join(episode.feedback) + self._instruction(first=not episode.feedback)
+        return obs
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
-        if self._task_row is None:
-            return "(call reset() first)\n"
-        task = self.tasks[self._task_row]
-        lines = [f"task {task.id} [{task.split}]: {task.request}"]
-        if self._last is not None:
-            action, info = self._last
-            lines.append(f"query: {info['query']!r}" + (f"  INVALID: {info['invalid_reason']}"
-                                                        if info["invalid_reason"] else ""))
-            rows = self.catalog.rows(info["retrieved"][:5])
-            for rank, row in enumerate(rows, 1):
-                gain = self.qrels.lookup(np.array([self._task_row]), np.array([[row]]))[0, 0]
-                lines.append(f"  {rank}. [gain {gain:g}] {self.catalog.titles[row]}")
-            lines.append("  " + "  ".join(f"{k}={v:.3f}" for k, v in info["metrics"].items()))
-        return "\n".join(lines) + "\n"
+    def _instruction(self, first: bool = False) -> str:
+        if first:
+            return ""
+        return (f"\n\nWrite a better query to improve these results, or answer "
+                f"{self.config.stop_action} to finish.")
+
+    def _feedback(self, query: str, titles: list[str]) -> str:
+        lines = [f"\n\nYour query: {query}", "Top results:"]
+        lines += [f"{rank}. {title}" for rank, title in enumerate(titles, 1)] or ["(nothing found)"]
+        return "\n".join(lines)
+
+    def step_batch(
+        self, episodes: Sequence[Episode], actions: Sequence[str]
+    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Advance several episodes by one action each, with one batched ``score`` call.
+
+        ``step`` is this on a batch of one; the native vector env calls it for all sub-envs.
+        Returns observations, rewards, terminated and truncated flags, and infos.
+        """
+        cfg = self.config
+        if len(episodes) != len(actions):
+            raise ValueError(f"step_batch got {len(episodes)} episodes but {len(actions)} actions")
+        for ep in episodes:
+            if ep.done:
+                raise gym.error.ResetNeeded("this episode has ended; call reset() before step()")
+        stops = [self.multi_turn and check_action(a).strip() == cfg.stop_action for a in actions]
+        go = [i for i, stop in enumerate(stops) if not stop]
+        scores, scored = self.score([episodes[i].task_row for i in go], [actions[i] for i in go])
+        pos = {i: j for j, i in enumerate(go)}
+        improvement = cfg.turn_reward == "improvement"
+        n = len(episodes)
+        rewards = np.zeros(n)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        infos: list[dict[str, Any]] = []
+        for i, ep in enumerate(episodes):
+            ep.turn += 1
+            if stops[i]:
+                info = self._stop_info(ep)
+                rewards[i] = 0.0 if improvement else ep.last
+                terminated[i] = True
+            elif not self.multi_turn:
+                info = scored[pos[i]]
+                rewards[i], terminated[i] = scores[pos[i]], True
+            else:
+                info, score = scored[pos[i]], float(scores[pos[i]])
+                truncated[i] = ep.turn >= cfg.turns
+                if info["format_valid"]:
+                    rewards[i] = max(0.0, score - ep.best) if improvement else 0.0
+                    ep.best, ep.last = max(ep.best, score), score
+                else:
+                    rewards[i] = score  # the format penalty
+                if truncated[i] and not improvement:
+                    rewards[i] += ep.last
+                shown = self.catalog.rows(info["retrieved"][: cfg.feedback_top_n])
+                query = info["query"] or f"(invalid: {info['invalid_reason']})"
+                ep.feedback.append(self._feedback(query, [self.catalog.titles[r] for r in shown]))
+            info["turn"] = ep.turn
+            infos.append(info)
+            ep.done = bool(terminated[i] or truncated[i])
+        return [self.observe(ep) for ep in episodes], rewards, terminated, truncated, infos
+
+    def _stop_info(self, ep: Episode) -> dict[str, Any]:
+        return {
+            "metrics": {}, "query": "", "retrieved": [],
+            "task": self.tasks[ep.task_row].to_dict(), "format_valid": ep.turn > 1,
+            "invalid_reason": None if ep.turn > 1 else "stop_before_any_query", "capped": None,
+        }
 
     # ---------------------------------------------------------------- batched scoring
 
     def render_prompt(self, request: str) -> str:
-        """The observation for a request: the prompt template filled in."""
-        return self._template.replace("{request}", request) if "{request}" in self._template else request
+        """The first observation for a request: the prompt template filled in."""
+        return self._template.replace("{request}", request)
 
     def score(
         self, task_ids: Sequence[str | int], queries: Sequence[str]
@@ -295,7 +415,7 @@ class RecQueryEnv(gym.Env[str, str]):
 
         Returns:
             ``(rewards, infos)``: a float64 array of shape ``(n,)`` and one info dict per query,
-            exactly as ``step`` would return them.
+            as a one-turn ``step`` would return them.
         """
         if isinstance(queries, str):
             raise TypeError("score() takes a sequence of queries; wrap a single query in a list")
@@ -344,9 +464,9 @@ class RecQueryEnv(gym.Env[str, str]):
     def __getstate__(self) -> dict[str, Any]:
         # The world and index are rebuilt (or fetched from the process cache) from the config.
         return {"config": self.config.to_dict(), "render_mode": self.render_mode,
-                "np_random": self._np_random, "task_row": self._task_row, "done": self._done}
+                "np_random": self._np_random, "episode": self._episode}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(render_mode=state["render_mode"], **state["config"])
         self._np_random = state["np_random"]
-        self._task_row, self._done = state["task_row"], state["done"]
+        self._episode = state["episode"]

@@ -45,6 +45,7 @@ __all__ = [
     "Table",
     "check_on_bad_line",
     "find_file",
+    "first_rows",
     "group_judgments",
     "iter_jsonl",
     "iter_lines",
@@ -134,8 +135,8 @@ class LoadReport:
 
 def require_data_dir(data_dir: str | Path | None, dataset: str, expected: str, published: str) -> Path:
     """``data_dir`` as a Path, or a :class:`MissingDataError` saying what to download and where."""
-    how = (f"pass it as world_kwargs={{'data_dir': ...}} to gym.make, or on the command line as "
-           f"--kwargs '{{\"world_kwargs\": {{\"data_dir\": \"...\"}}}}'")
+    how = ("Pass it as world_kwargs={'data_dir': ...} to gym.make, or on the command line as "
+           "--kwargs '{\"world_kwargs\": {\"data_dir\": \"...\"}}'.")
     if data_dir is None:
         raise MissingDataError(
             f"the {dataset} loader needs data_dir: a local folder with {expected}. "
@@ -469,6 +470,17 @@ def group_judgments(
     grouped = {int(codes[s]): ArrayJudgments(catalog.ids, rows[s:e], gains[s:e])
                for s, e in zip(starts, ends)}
     return {str(names[c]): grouped[c] for c in np.argsort(first, kind="stable").tolist()}
+
+
+def first_rows(ids: np.ndarray, report: LoadReport, what: str = "items") -> np.ndarray:
+    """Row indices keeping the first occurrence of each id; repeats are counted in the report."""
+    _, first = np.unique(ids, return_index=True)
+    keep = np.sort(first)
+    if len(keep) < len(ids):
+        dup = np.setdiff1d(np.arange(len(ids)), keep)
+        report.add("duplicate_item", f"repeated ids of {what} (the first row is kept)", len(dup),
+                   np.asarray(ids)[dup[:3]].tolist())
+    return keep
 
 
 def make_world(

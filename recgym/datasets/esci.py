@@ -28,6 +28,7 @@ from recgym.datasets._common import (
     DataFormatError,
     LoadReport,
     find_file,
+    first_rows,
     group_judgments,
     make_world,
     require_data_dir,
@@ -156,12 +157,8 @@ def _read_parquet(pq: Any, path: Path, columns: tuple[str, ...]) -> Any:
 def _catalog(pa: Any, pc: Any, products: Any, report: LoadReport) -> Catalog:
     ids = np.asarray(pc.fill_null(pc.cast(products["product_id"], pa.string()), "")
                      .to_numpy(zero_copy_only=False), dtype=str)
-    _, first = np.unique(ids, return_index=True)
-    if len(first) < len(ids):
-        keep = np.sort(first)
-        dup = np.setdiff1d(np.arange(len(ids)), keep)
-        report.add("duplicate_item", "repeated product ids (the first row is kept)", len(dup),
-                   ids[dup[:3]].tolist())
+    keep = first_rows(ids, report, "products")
+    if len(keep) < len(ids):
         products, ids = products.take(pa.array(keep)), ids[keep]
 
     def column(name: str) -> list[str]:

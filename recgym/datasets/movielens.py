@@ -43,6 +43,7 @@ from recgym.datasets._common import (
     LoadReport,
     MissingDataError,
     find_file,
+    first_rows,
     make_world,
     read_numeric,
     read_table,
@@ -103,7 +104,7 @@ def load(
     movies_file, ratings_file = (find_file(folder, name, dataset="MovieLens") for name in _FILES[fmt])
     ids, titles, years, genres = _MOVIE_READERS[fmt](folder, movies_file, opts)
 
-    keep = _first_occurrences(ids, report)
+    keep = first_rows(ids, report, "movies")
     ids, titles, years, genres = ids[keep], [titles[i] for i in keep], [years[i] for i in keep], [
         genres[i] for i in keep]
     ratings = _read_ratings(fmt, ratings_file, opts)
@@ -159,16 +160,6 @@ def _rows_of(ids: np.ndarray, movie_ids: np.ndarray) -> np.ndarray:
     wanted = np.where(np.mod(movie_ids, 1) == 0, movie_ids, -2).astype(np.int64)
     pos = np.minimum(np.searchsorted(keys[order], wanted), len(keys) - 1)
     return np.where((keys[order][pos] == wanted) & (wanted >= 0), order[pos], -1)
-
-
-def _first_occurrences(ids: np.ndarray, report: LoadReport) -> np.ndarray:
-    _, first = np.unique(ids, return_index=True)
-    keep = np.sort(first)
-    if len(keep) < len(ids):
-        dup = np.setdiff1d(np.arange(len(ids)), keep)
-        report.add("duplicate_item", "repeated movie ids (the first row is kept)", len(dup),
-                   ids[dup[:3]].tolist())
-    return keep
 
 
 def _movies_csv(folder: Path, path: Path, opts: dict):

@@ -40,6 +40,7 @@ from recgym.datasets._common import (
     MissingDataError,
     Table,
     find_file,
+    first_rows,
     iter_lines,
     make_world,
     read_table,
@@ -86,12 +87,12 @@ def load(
     folder, name = _locate(root, name)
     report = LoadReport("recbole")
     opts = {"encoding": encoding, "on_bad_line": on_bad_line, "report": report}
-    catalog, n_items = _catalog(find_file(folder, f"{name}.item", dataset="RecBole"), text_fields,
-                                report, opts)
+    ids, titles, fields = _items(find_file(folder, f"{name}.item", dataset="RecBole"), text_fields,
+                                 report, opts)
+    catalog = Catalog(ids=ids, titles=titles, fields=fields)
     split_files = {split: path for suffix, split in _SPLIT_FILES.items()
                    if (path := find_file(folder, f"{name}.{suffix}.inter", dataset="RecBole",
                                          required=False)) is not None}
-    titles = catalog.titles
     if split_files:
         tasks, rows = _split_tasks(split_files, catalog, report, opts, max_history, show_ratings,
                                    min_history)
@@ -106,14 +107,13 @@ def load(
                                 max_history=max_history, min_history=min_history,
                                 fractions=fractions, seed=seed, show_ratings=show_ratings)
         how = f"{name}.inter, {scheme} split"
-    popularity = np.bincount(rows[rows >= 0], minlength=n_items).astype(np.float64)
-    catalog = Catalog(ids=catalog.ids, titles=catalog.titles, fields=catalog.fields,
-                      popularity=popularity)
-    fields = ", ".join(["title", *catalog.fields]) if catalog.fields else "title"
+    popularity = np.bincount(rows[rows >= 0], minlength=len(ids)).astype(np.float64)
+    catalog = Catalog(ids=ids, titles=titles, fields=fields, popularity=popularity)
+    indexed = ", ".join(["title", *fields])
     description = (
         f"RecBole dataset {name!r} ({how}): each request is a user's history (newest "
         f"{max_history}, newest last); the judged item is the next one (gain 1); items indexed "
-        f"as {fields}."
+        f"as {indexed}."
     )
     return make_world("recbole", catalog, tasks, description, report)
 
@@ -134,8 +134,9 @@ def _locate(root: Path, name: str | None) -> tuple[Path, str]:
     return root, items[0]
 
 
-def _catalog(path: Path, text_fields: Sequence[str] | None, report: LoadReport, opts: dict
-             ) -> tuple[Catalog, int]:
+def _items(path: Path, text_fields: Sequence[str] | None, report: LoadReport, opts: dict
+           ) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
+    """Ids, titles and text fields of the ``.item`` file."""
     header = _header(path, opts["encoding"])
     plain = {typed.partition(":")[0]: typed for typed in header}
     if "item_id" not in plain:
@@ -151,20 +152,14 @@ def _catalog(path: Path, text_fields: Sequence[str] | None, report: LoadReport, 
                                                           *text_fields)],
                        quoting=False, **opts)
     ids = np.array([i.strip() for i in table[plain["item_id"]]], dtype=str)
-    _, first = np.unique(ids, return_index=True)
-    keep = np.sort(first)
-    if len(keep) < len(ids):
-        dup = np.setdiff1d(np.arange(len(ids)), keep)
-        report.add("duplicate_item", "repeated item ids (the first row is kept)", len(dup),
-                   ids[dup[:3]].tolist())
+    keep = first_rows(ids, report).tolist()
 
     def column(field: str) -> list[str]:
         values = table[plain[field]]
-        return [values[i] for i in keep.tolist()]
+        return [values[i] for i in keep]
 
     titles = column(title) if title else [""] * len(keep)
-    catalog = Catalog(ids=ids[keep], titles=titles, fields={f: column(f) for f in text_fields})
-    return catalog, len(catalog)
+    return ids[keep], titles, {f: column(f) for f in text_fields}
 
 
 def _header(path: Path, encoding: str) -> list[str]:

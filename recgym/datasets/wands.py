@@ -24,6 +24,7 @@ from recgym.datasets._common import (
     DataFormatError,
     LoadReport,
     find_file,
+    first_rows,
     group_judgments,
     make_world,
     read_table,
@@ -115,12 +116,7 @@ def load(
 
 def _catalog(products, report: LoadReport) -> Catalog:
     ids = np.array([p.strip() for p in products["product_id"]], dtype=str)
-    _, first = np.unique(ids, return_index=True)
-    keep = np.sort(first)
-    if len(keep) < len(ids):
-        dup = np.setdiff1d(np.arange(len(ids)), keep)
-        report.add("duplicate_item", "repeated product ids (the first row is kept)", len(dup),
-                   ids[dup[:3]].tolist())
+    keep = first_rows(ids, report, "products")
     n = len(products)
 
     def column(name: str) -> list[str]:

@@ -42,7 +42,15 @@ class World:
     hidden: Any = field(default=None, repr=False)
 
 
-WORLDS: dict[str, str] = {"shop": "recgym.worlds.shop:build_world"}
+WORLDS: dict[str, str] = {
+    "shop": "recgym.worlds.shop:build_world",
+    "beir": "recgym.datasets.beir:load",
+    "esci": "recgym.datasets.esci:load",
+    "wands": "recgym.datasets.wands:load",
+    "movielens": "recgym.datasets.movielens:load",
+    "recbole": "recgym.datasets.recbole:load",
+    "amazon2023": "recgym.datasets.amazon2023:load",
+}
 
 
 def load_world(name: str, **kwargs: Any) -> World:
