@@ -1,4 +1,4 @@
-"""The ``recgym`` command: list, evaluate and demo the registered environments."""
+"""The ``recgym`` command: list, evaluate, export and demo the registered environments."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import gymnasium as gym
 
 import recgym
 from recgym.catalog import choice_error
+from recgym.export import TrecRunWriter, export_world
 from recgym.policies import POLICIES, evaluate, make_policy
 
 REPORT_METRICS = ("ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr@100")
@@ -59,13 +60,35 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     env = _make(args.env_id, _parse_kwargs(args.kwargs))
     policy = make_policy(args.policy, env, seed=args.seed)
-    result = evaluate(env, policy, args.split, batch_size=args.batch_size, limit=args.limit)
+    if args.run_file:
+        with TrecRunWriter(args.run_file, tag=args.run_tag) as writer:
+            result = evaluate(env, policy, args.split, batch_size=args.batch_size,
+                              limit=args.limit, on_rankings=writer)
+    else:
+        result = evaluate(env, policy, args.split, batch_size=args.batch_size, limit=args.limit)
     result = {"env": args.env_id, "policy": args.policy, **result}
     if args.json:
         print(json.dumps(result))
     else:
         print(_table([result], [*REPORT_METRICS, "popularity@10"]))
         print(f"reward {result['reward']:.4f}  invalid rate {result['invalid_rate']:.3f}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from recgym.env import EnvConfig
+    from recgym.worlds import load_world
+
+    if args.env_id not in gym.registry:
+        raise choice_error("environment id", args.env_id, recgym.ENV_IDS)
+    kwargs = {**gym.spec(args.env_id).kwargs, **_parse_kwargs(args.kwargs)}
+    config = EnvConfig(**kwargs)
+    world = load_world(config.world, **config.world_kwargs)
+    info = export_world(world, args.out_dir, splits=args.split or None,
+                        meta={"env_id": args.env_id, "kwargs": _parse_kwargs(args.kwargs)})
+    sizes = ", ".join(f"{n} {s}" for s, n in info["splits"].items())
+    print(f"wrote {args.out_dir}: {info['n_items']} items, requests {sizes}; qrels relevance = "
+          f"gain x {info['gain_scale']} (relevance level {info['relevance_level']:g})")
     return 0
 
 
@@ -117,7 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="evaluate only the first N tasks of the split")
     ev.add_argument("--batch-size", type=int, default=1024)
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--run-file", metavar="PATH",
+                    help="also write the scored rankings as a TREC run file (rank-based scores)")
+    ev.add_argument("--run-tag", default="recgym", help="the run file's tag column")
     ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("export", help="write an environment's catalog, requests and judgments "
+                        "as a BEIR folder plus TREC qrels")
+    ex.add_argument("env_id")
+    ex.add_argument("out_dir", metavar="DIR")
+    ex.add_argument("--kwargs", help="JSON object of gym.make keyword arguments")
+    ex.add_argument("--split", action="append",
+                    help="a split to write (repeatable; default: every split)")
+    ex.set_defaults(func=cmd_export)
 
     demo = sub.add_parser("demo", help="env card, a few episodes, and the reference policies")
     demo.add_argument("env_id", nargs="?", default="RecQuery-v0")
@@ -133,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"recgym: error: {message}", file=sys.stderr)
         return 2

@@ -232,6 +232,10 @@ class RecQueryEnv(gym.Env[str, str]):
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise choice_error("render_mode", render_mode, self.metadata["render_modes"])
+        names = [f.name for f in fields(EnvConfig)]
+        for name in kwargs:
+            if name not in names:
+                raise choice_error("RecQueryEnv argument", name, [*names, "render_mode"])
         self.config = EnvConfig(**kwargs)
         self.render_mode = render_mode
         cfg = self.config

@@ -17,6 +17,7 @@ else:  # pragma: no cover
 __all__ = ["EnvSpecFile", "load_specs", "register_all"]
 
 ENTRY_POINT = "recgym.env:RecQueryEnv"
+VECTOR_ENTRY_POINT = "recgym.vector:RecQueryVectorEnv"
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def register_all() -> list[str]:
     ids = []
     for spec in load_specs():
         if spec.id not in gym.registry:
-            gym.register(id=spec.id, entry_point=ENTRY_POINT, kwargs=spec.kwargs,
-                         max_episode_steps=spec.max_episode_steps)
+            gym.register(id=spec.id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,
+                         kwargs=spec.kwargs, max_episode_steps=spec.max_episode_steps)
         ids.append(spec.id)
     return ids

@@ -186,6 +186,8 @@ def test_reward_specs_and_penalties():
         ({"prompt": "chatty"}, "template containing"),
         ({"parser": "json"}, "valid parsers"),
         ({"depth": 0}, "positive integer"),
+        ({"n_items": 10}, "unknown RecQueryEnv argument 'n_items'"),
+        ({"turn_reward": "best"}, "valid turn_rewards: final, improvement"),
     ],
 )
 def test_bad_configuration_says_what_is_valid(kwargs, match):

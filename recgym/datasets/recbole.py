@@ -1,9 +1,10 @@
 """RecBole atomic files: ``<name>.item`` plus ``<name>.inter`` or split ``.train/.valid/.test.inter``.
 
 Atomic files are tab-separated with a typed header (``item_id:token``, ``title:token_seq``,
-``rating:float``, ...); ``token_seq`` values are space-separated; quotes are plain text. ``name``
-selects the dataset: ``data_dir/<name>/<name>.item`` or ``data_dir/<name>.item`` (default: the only
-``*.item`` there).
+``rating:float``, ...); ``token_seq`` values are space-separated; quotes are plain text. ``dataset``
+names the dataset: ``data_dir/<name>/<name>.item`` or ``data_dir/<name>.item`` (default: the only
+``*.item`` there). It is not called ``name`` because :func:`recgym.worlds.load_world` takes the
+world's name as its first argument.
 
 Field choices:
 
@@ -66,7 +67,7 @@ _TEXT_TYPES = ("token", "token_seq")
 
 
 def load(
-    data_dir: str | Path | None = None, *, name: str | None = None, max_history: int = 20,
+    data_dir: str | Path | None = None, *, dataset: str | None = None, max_history: int = 20,
     scheme: str = "last_out", fractions: Mapping[str, float] = DEFAULT_FRACTIONS, seed: int = 0,
     min_history: int = 1, show_ratings: bool = False, text_fields: Sequence[str] | None = None,
     encoding: str = "utf-8", on_bad_line: str = "error",
@@ -75,7 +76,8 @@ def load(
 
     Args:
         data_dir: the folder holding ``<name>/`` or the atomic files themselves.
-        name: the dataset name (``ml-1m``, ``Amazon_Beauty``, ...); default: the only ``*.item``.
+        dataset: the dataset name (``ml-1m``, ``Amazon_Beauty``, ...); default: the only
+            ``*.item``.
         max_history: a request shows the newest ``max_history`` items.
         scheme, fractions, seed, min_history: tasks of a whole ``.inter`` (:mod:`recgym.history`).
         show_ratings: render a ``rating`` field after each title.
@@ -84,7 +86,7 @@ def load(
     """
     root = require_data_dir(data_dir, "RecBole", "<name>.item and <name>.inter (or "
                             "<name>.train.inter / .valid.inter / .test.inter)", PUBLISHED)
-    folder, name = _locate(root, name)
+    folder, name = _locate(root, dataset)
     report = LoadReport("recbole")
     opts = {"encoding": encoding, "on_bad_line": on_bad_line, "report": report}
     ids, titles, fields = _items(find_file(folder, f"{name}.item", dataset="RecBole"), text_fields,
@@ -129,7 +131,7 @@ def _locate(root: Path, name: str | None) -> tuple[Path, str]:
                    if p.name.endswith((".item", ".item.gz")))
     if len(items) != 1:
         found = ", ".join(items) if items else "none"
-        raise MissingDataError(f"RecBole: pass name= to pick a dataset in {root}: expected exactly "
+        raise MissingDataError(f"RecBole: pass dataset= to pick one in {root}: expected exactly "
                                f"one <name>.item there, found {found} (published at {PUBLISHED})")
     return root, items[0]
 

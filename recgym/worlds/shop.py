@@ -100,6 +100,32 @@ def _catalog_term(terms: Sequence[str], u: float) -> str:
     return terms[1 + int((u - 0.5) * 2 * (len(terms) - 1))]
 
 
+def _mentions(lex: Lexicon, ptype: ProductType) -> list[dict[str, set[int]]]:
+    """For each catalog term of a type, the attribute values its words already name.
+
+    "cordless string trimmer" names power_source=cordless: an item titled with it must be
+    cordless, and its title need not say so twice.
+    """
+    out = []
+    for term in ptype.catalog:
+        padded = f" {term.lower()} "
+        named: dict[str, set[int]] = {}
+        for a in ptype.attributes:
+            for j, value in enumerate(lex.attributes[a]):
+                if any(f" {t.lower()} " in padded for t in value.catalog):
+                    named.setdefault(a, set()).add(j)
+        out.append(named)
+    return out
+
+
+def _nouns_for(terms: Sequence[str], named: list[dict[str, set[int]]],
+               values: dict[str, int]) -> tuple[list[str], set[str]]:
+    """Catalog terms that do not contradict an item's ``values``, and the attributes they name."""
+    fits = [k for k, n in enumerate(named) if all(values[a] in v for a, v in n.items())]
+    fits = fits or list(range(len(terms)))  # every term contradicts: keep the lexicon's word
+    return [terms[k] for k in fits], {a for k in fits for a in named[k]}
+
+
 def _generate_items(lex: Lexicon, n_items: int, rng: np.random.Generator):
     types = lex.types
     attributes = tuple(sorted(lex.attributes))
@@ -127,15 +153,20 @@ def _generate_items(lex: Lexicon, n_items: int, rng: np.random.Generator):
 
     u = rng.random((n_items, 4 + len(attributes)))
     n_features = rng.integers(2, 4, size=n_items)
+    named = [_mentions(lex, ptype) for ptype in types]
     ids, titles, brands_col, descriptions, categories = [], [], [], [], []
     for i in range(n_items):
         ptype = types[item_type[i]]
         brand = dept_of[ptype.department].brands[item_brand[i]]
-        noun = _catalog_term(ptype.catalog, u[i, 0])
+        values = {a: int(item_attr[i, col[a]]) for a in ptype.attributes}
+        nouns, said = _nouns_for(ptype.catalog, named[item_type[i]], values)
+        noun = _catalog_term(nouns, u[i, 0])
         words = []
         for a in ptype.attributes:
             c = col[a]
             value = lex.attributes[a][item_attr[i, c]]
+            if a in said and any(f" {t.lower()} " in f" {noun.lower()} " for t in value.catalog):
+                continue  # the noun already says it
             if u[i, 4 + c] < 0.8:  # a fifth of titles leave an attribute out
                 words.append(_catalog_term(value.catalog, (u[i, 4 + c] * 1.25 + u[i, 1]) % 1.0))
         model = f" {_MODELS[int(u[i, 2] * len(_MODELS))]}" if u[i, 2] < 0.3 else ""
@@ -324,11 +355,14 @@ def build_world(n_items: int = 20_000, n_tasks: int = 10_000, seed: int = 0,
 
     def oracle(task: Task) -> str:
         """Every catalog term of the requested type and attribute values."""
-        ptype = types[[p.id for p in types].index(task.fields["product_type"])]
-        terms = list(ptype.catalog)
-        for a, vid in task.fields["attributes"].items():
-            value = next(v for v in lex.attributes[a] if v.id == vid)
-            terms.extend(value.catalog)
+        t = index.type_pos[task.fields["product_type"]]
+        ptype = types[t]
+        wanted = {a: next(j for j, v in enumerate(lex.attributes[a]) if v.id == vid)
+                  for a, vid in task.fields["attributes"].items()}
+        named = [{a: v for a, v in n.items() if a in wanted} for n in _mentions(lex, ptype)]
+        terms, _ = _nouns_for(ptype.catalog, named, wanted)
+        for a, j in wanted.items():
+            terms.extend(lex.attributes[a][j].catalog)
         return " ".join(terms)
 
     description = (
