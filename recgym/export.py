@@ -6,7 +6,7 @@
     DIR/queries.jsonl       {"_id": task id, "text": request}
     DIR/qrels/<split>.tsv   BEIR qrels: query-id, corpus-id, score (with a header)
     DIR/qrels/<split>.trec  TREC qrels: "<task id> 0 <item id> <relevance>"
-    DIR/recgym.json         the gain scale, the relevance level, split sizes, the world's description
+    DIR/recgym.json         gain scale, relevance level, split sizes, the world's description
 
 ``title + " " + text`` is exactly the text recgym's retrievers index, so BM25 over the folder
 (Pyserini, bm25s, recgym's own BEIR loader) sees the same documents. Qrels formats hold integer

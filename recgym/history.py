@@ -104,7 +104,8 @@ def group_histories(
     n = len(items)
     if len(users) != n or (timestamps is not None and len(timestamps) != n) or (
             ratings is not None and len(ratings) != n):
-        raise ValueError("group_histories needs one user, item, timestamp and rating per interaction")
+        raise ValueError("group_histories needs one user, item, timestamp and rating per "
+                         "interaction")
     if n == 0:
         return []
     names, first, codes = np.unique(np.asarray(users), return_index=True, return_inverse=True)
@@ -116,7 +117,8 @@ def group_histories(
     user_order = user_order[order]
     bounds = np.flatnonzero(np.diff(user_order)) + 1
     rated = None if ratings is None else np.asarray(ratings, dtype=np.float64)
-    return [History(str(names[codes[chunk[0]]]), items[chunk], None if rated is None else rated[chunk])
+    return [History(str(names[codes[chunk[0]]]), items[chunk],
+                    None if rated is None else rated[chunk])
             for chunk in np.split(order, bounds)]
 
 
@@ -146,7 +148,7 @@ def next_item_tasks(
     scheme: str = "by_user", max_history: int = 20, min_history: int = 1,
     fractions: Mapping[str, float] = DEFAULT_FRACTIONS, seed: int = 0, show_ratings: bool = True,
 ) -> list[Task]:
-    """Next-item tasks from histories: request = rendered history, judgment = the next item (gain 1).
+    """Next-item tasks: request = the rendered history, judgment = the next item (gain 1).
 
     Args:
         histories: per-user histories (catalog rows), oldest first.

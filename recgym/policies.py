@@ -4,7 +4,8 @@ A policy maps a batch of observations (and their ``reset`` infos) to actions:
 ``policy(observations: list[str], infos: list[dict]) -> list[str]``. The reference policies bracket
 what a learned rewriter can do on a world:
 
-* ``identity``: the shopper's request, unchanged, as the query (what no rewriting achieves);
+* ``identity``: the shopper's request, unchanged, as the query (what no rewriting achieves); for
+  histories, the title of the last item;
 * ``oracle``: a query in the catalog's own terms, written from the world's hidden lexicon (what a
   perfect rewriter could achieve; not available on real datasets);
 * ``random``: one to six words drawn from the training requests (the floor).
@@ -34,8 +35,12 @@ def format_action(query: str, parser: str) -> str:
 
 
 def _identity(env: Any, seed: int) -> Policy:
-    parser = env.unwrapped.config.parser
-    return lambda obs, infos: [format_action(i["task"]["request"], parser) for i in infos]
+    base = env.unwrapped
+    tasks, parser, world = base.tasks, base.config.parser, base.world
+    if world.identity is None:
+        return lambda obs, infos: [format_action(i["task"]["request"], parser) for i in infos]
+    return lambda obs, infos: [
+        format_action(world.identity(tasks[tasks.row(i["task"]["id"])]), parser) for i in infos]
 
 
 def _oracle(env: Any, seed: int) -> Policy:
@@ -53,7 +58,8 @@ def _oracle(env: Any, seed: int) -> Policy:
 
 def _random(env: Any, seed: int) -> Policy:
     base = env.unwrapped
-    train = base.tasks.split("train") if "train" in base.tasks.split_names else np.arange(len(base.tasks))
+    names = base.tasks.split_names
+    train = base.tasks.split("train") if "train" in names else np.arange(len(base.tasks))
     words = sorted({w for r in train for w in base.tasks[r].request.lower().split()})
     rng = np.random.default_rng(seed)
     parser = base.config.parser

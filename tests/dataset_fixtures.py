@@ -112,13 +112,15 @@ WANDS_HEADER = ("product_id\tproduct_name\tproduct_class\tcategory hierarchy\tpr
                 "product_features\trating_count\taverage_rating\treview_count")
 WANDS_PRODUCTS = [
     "0\tsolid wood platform bed\tBeds\tFurniture / Bedroom Furniture / Beds\tgood, deep sleep "
-    "can be quite difficult\toverallwidth-sidetoside:64.7|dsprimaryproductstyle:modern\t15.0\t4.5\t15",
+    "can be quite difficult\toverallwidth-sidetoside:64.7|dsprimaryproductstyle:modern\t15.0\t4.5"
+    "\t15",
     "1\tall-clad 7 qt . slow cooker\tSlow Cookers\tKitchen & Tabletop / Small Kitchen Appliances"
     "\tthis slow cooker is a kitchen workhorse\tcapacityquarts:7|programmable:yes\t100.0\t2.0\t98",
     "2\tsalon chair with massage\tMassage Chairs\tFurniture / Chairs\t\tcolor:black\t\t\t",
     "3\tsmart coffee table with usb\tCoffee & Cocktail Tables\tFurniture / Living Room\t"
     "a smart table\tusbports:2\t7.0\t4.0\t7",
-    "4\tturquoise pillow cover\tAccent Pillows\tDécor / Pillows\tsoft velvet\tcolor:turquoise\t3\t5\t3",
+    "4\tturquoise pillow cover\tAccent Pillows\tDécor / Pillows\tsoft velvet\tcolor:turquoise"
+    "\t3\t5\t3",
 ]
 WANDS_LABELS = [
     # id, query_id, product_id, label
@@ -216,7 +218,8 @@ def write_recbole(folder: Path, name: str = "ml-tiny") -> Path:
     sub.mkdir(parents=True, exist_ok=True)
     (sub / f"{name}.item").write_text(
         "item_id:token\tmovie_title:token_seq\trelease_year:token\tgenre:token_seq\n" + "".join(
-            f"{m}\t{t.split(' (')[0]}\t{t[-5:-1]}\t{g.replace('|', ' ')}\n" for m, t, g in movies()))
+            f"{m}\t{t.split(' (')[0]}\t{t[-5:-1]}\t{g.replace('|', ' ')}\n"
+            for m, t, g in movies()))
     (sub / f"{name}.inter").write_text(
         "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(
             f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in interactions()))

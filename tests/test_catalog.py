@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from recgym.catalog import ArrayJudgments, Catalog, Qrels, Task, TaskSet, stable_fraction
+from recgym.catalog import (
+    ArrayJudgments,
+    Catalog,
+    Qrels,
+    Task,
+    TaskSet,
+    assign_splits,
+    stable_fraction,
+)
 
 
 def small_catalog():
@@ -84,3 +92,19 @@ def test_stable_fraction_is_reproducible_and_uniform():
     assert np.array_equal(a, stable_fraction(keys, seed=1))
     assert not np.array_equal(a, stable_fraction(keys, seed=2))
     assert 0.0 <= a.min() and a.max() < 1.0 and abs(a.mean() - 0.5) < 0.01
+
+
+def test_assign_splits_is_reproducible_and_proportional():
+    keys = [f"user{i}" for i in range(20_000)]
+    fractions = {"train": 0.8, "val": 0.1, "test": 0.1}
+    splits = assign_splits(keys, fractions, seed=0)
+    assert splits.tolist() == assign_splits(keys, fractions, seed=0).tolist()
+    for name, share in fractions.items():
+        assert abs((splits == name).mean() - share) < 0.01
+    # a key's split does not depend on the other keys
+    assert assign_splits(keys[:10], fractions, 0).tolist() == splits[:10].tolist()
+    assert assign_splits(keys, fractions, seed=1).tolist() != splits.tolist()
+    with pytest.raises(ValueError, match="sum to 1"):
+        assign_splits(keys, {"train": 0.8, "test": 0.1}, 0)
+    with pytest.raises(ValueError, match="positive"):
+        assign_splits(keys, {"train": 1.1, "test": -0.1}, 0)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from recgym.env import RecQueryEnv
 from recgym.metrics import ndcg
 
-from conftest import GENERATED_IDS, SMALL
+from conftest import GENERATED_IDS, SMALL, small
 
 
 def test_reset_and_step_follow_the_contract(small_env):
@@ -80,7 +80,7 @@ def test_seeded_resets_are_reproducible(small_env):
 
 @pytest.mark.parametrize("env_id", GENERATED_IDS)
 def test_check_env_passes_without_warnings(env_id, recwarn):
-    env = gym.make(env_id, **SMALL)
+    env = gym.make(env_id, **small(env_id))
     check_env(env.unwrapped, skip_render_check=False)
     assert not [w for w in recwarn if "gymnasium" in str(w.filename) or "recgym" in str(w.message)]
 
@@ -88,7 +88,7 @@ def test_check_env_passes_without_warnings(env_id, recwarn):
 @pytest.mark.parametrize("env_id", GENERATED_IDS)
 def test_determinism_rollout(env_id):
     def rollout():
-        env = gym.make(env_id, **SMALL)
+        env = gym.make(env_id, **small(env_id))
         env.action_space.seed(7)
         out = []
         for episode in range(10):
@@ -102,7 +102,7 @@ def test_determinism_rollout(env_id):
 
 @pytest.mark.parametrize("env_id", GENERATED_IDS)
 def test_envs_pickle(env_id):
-    env = gym.make(env_id, **SMALL)
+    env = gym.make(env_id, **small(env_id))
     obs, _ = env.reset(seed=4)
     clone = pickle.loads(pickle.dumps(env))
     assert clone.step(obs)[1] == env.step(obs)[1]

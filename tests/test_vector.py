@@ -3,7 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import GENERATED_IDS, SMALL
+from conftest import GENERATED_IDS, SMALL, small
 from gymnasium.vector import AutoresetMode
 
 
@@ -11,7 +11,7 @@ def make(env_id, mode, n, **extra):
     kwargs = {"vector_kwargs": {"autoreset_mode": AutoresetMode.SAME_STEP}} if mode != "vector_entry_point" else {}
     if mode == "async":
         kwargs["vector_kwargs"]["shared_memory"] = False
-    return gym.make_vec(env_id, num_envs=n, vectorization_mode=mode, **SMALL, **extra, **kwargs)
+    return gym.make_vec(env_id, num_envs=n, vectorization_mode=mode, **small(env_id), **extra, **kwargs)
 
 
 def rollout(envs, steps=4, seed=3):

@@ -1,5 +1,5 @@
-"""What every dataset loader shares: finding and opening files, reading rows with their line numbers,
-and reporting what was resolved or dropped on the way.
+"""What every dataset loader shares: finding and opening files, reading rows with their line
+numbers, and reporting what was resolved or dropped on the way.
 
 Conventions (documented once in docs/datasets.md):
 
@@ -26,7 +26,7 @@ import json
 import sys
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 class MissingDataError(FileNotFoundError):
-    """A dataset folder or file is missing; the message says what is expected and where it is published."""
+    """A dataset folder or file is missing; the message says what is expected and where."""
 
 
 class DataFormatError(ValueError):
-    """A file does not have the expected format; the message names the file, the line and the column."""
+    """A file is not in the expected format; the message names the file, line and column."""
 
     def __init__(self, path: Path | str, line: int | None, message: str, column: str | None = None):
         where = str(path) + (f", line {line}" if line is not None else "")
@@ -133,7 +133,9 @@ class LoadReport:
 # --------------------------------------------------------------------------- finding files
 
 
-def require_data_dir(data_dir: str | Path | None, dataset: str, expected: str, published: str) -> Path:
+def require_data_dir(
+    data_dir: str | Path | None, dataset: str, expected: str, published: str
+) -> Path:
     """``data_dir`` as a Path, or a :class:`MissingDataError` saying what to download and where."""
     how = ("Pass it as world_kwargs={'data_dir': ...} to gym.make, or on the command line as "
            "--kwargs '{\"world_kwargs\": {\"data_dir\": \"...\"}}'.")
@@ -187,7 +189,7 @@ def check_on_bad_line(on_bad_line: str) -> None:
 def _open_binary(path: Path):
     with open(path, "rb") as fh:
         magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")  # noqa: SIM115
+    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
 
 
 def iter_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
@@ -206,15 +208,16 @@ def iter_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]
     lineno = 0
     try:
         with _open_binary(path) as fh:
-            for lineno, raw in enumerate(fh, 1):  # noqa: B007  (lineno is read in the except)
+            for lineno, raw in enumerate(fh, 1):
                 try:
                     line = raw.decode(codec)
                 except UnicodeDecodeError as exc:
                     if not auto:
                         raise DataFormatError(
                             path, lineno,
-                            f"byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start} is not valid "
-                            f"{encoding}; pass encoding='latin-1' (or the file's encoding) to the loader",
+                            f"byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
+                            f"valid {encoding}; pass encoding='latin-1' (or the file's encoding) "
+                            "to the loader",
                         ) from None
                     line = raw.decode("latin-1")
                 if lineno == 1 and line.startswith("\ufeff"):
@@ -225,8 +228,8 @@ def iter_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]
 
 
 def iter_jsonl(
-    path: Path, *, required: Sequence[str] = (), encoding: str = "utf-8", on_bad_line: str = "error",
-    report: LoadReport | None = None,
+    path: Path, *, required: Sequence[str] = (), encoding: str = "utf-8",
+    on_bad_line: str = "error", report: LoadReport | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` of each non-blank line of a JSON-lines file.
 
@@ -285,7 +288,7 @@ class Table:
         try:
             return np.array(values, dtype=np.float64)
         except ValueError:
-            for value, line in zip(values, self.lines):
+            for value, line in zip(values, self.lines, strict=True):
                 try:
                     float(value)
                 except ValueError:
@@ -295,9 +298,9 @@ class Table:
 
 
 def read_table(
-    path: Path, *, delimiter: str = "\t", required: Sequence[str] = (), optional: Sequence[str] = (),
-    names: Sequence[str] | None = None, quoting: bool = True, encoding: str = "utf-8",
-    on_bad_line: str = "error", report: LoadReport | None = None,
+    path: Path, *, delimiter: str = "\t", required: Sequence[str] = (),
+    optional: Sequence[str] = (), names: Sequence[str] | None = None, quoting: bool = True,
+    encoding: str = "utf-8", on_bad_line: str = "error", report: LoadReport | None = None,
 ) -> Table:
     """Read the ``required`` and ``optional`` columns of a delimited text file.
 
@@ -372,10 +375,10 @@ def _collect(path, rows, required, optional, names, on_bad_line, report) -> Tabl
                 report.add("bad_line", "malformed lines skipped (on_bad_line='skip')", 1,
                            [f"{path.name}:{lineno}"])
             continue
-        for values, i in zip(out, index):
+        for values, i in zip(out, index, strict=True):
             values.append(row[i])
         line_numbers.append(lineno)
-    return Table(path, dict(zip(wanted, out)), line_numbers)
+    return Table(path, dict(zip(wanted, out, strict=True)), line_numbers)
 
 
 def read_numeric(
@@ -419,9 +422,10 @@ def read_numeric(
                 float(value)
             except ValueError:
                 if on_bad_line == "error":
-                    raise DataFormatError(path, table.lines[i], f"expected a number, got {value!r}; "
-                                          "pass on_bad_line='skip' to skip such lines", column
-                                          ) from None
+                    raise DataFormatError(
+                        path, table.lines[i], f"expected a number, got {value!r}; pass "
+                        "on_bad_line='skip' to skip such lines", column,
+                    ) from None
                 ok[i] = False
     if report is not None and not ok.all():
         report.add("bad_line", "malformed lines skipped (on_bad_line='skip')", int((~ok).sum()),
@@ -462,13 +466,14 @@ def group_judgments(
     if dup.any():
         report.add("duplicate_judgment", "repeated judgments of one item for one request "
                    "(the highest gain is kept)", int(dup.sum()),
-                   [f"{names[c]}/{catalog.ids[r]}" for c, r in zip(codes[dup][:3], rows[dup][:3])])
+                   [f"{names[c]}/{catalog.ids[r]}"
+                    for c, r in zip(codes[dup][:3], rows[dup][:3], strict=True)])
     codes, rows, gains = codes[~dup], rows[~dup], gains[~dup]
     bounds = np.flatnonzero(np.diff(codes)) + 1
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [len(codes)]])
     grouped = {int(codes[s]): ArrayJudgments(catalog.ids, rows[s:e], gains[s:e])
-               for s, e in zip(starts, ends)}
+               for s, e in zip(starts, ends, strict=True)}
     return {str(names[c]): grouped[c] for c in np.argsort(first, kind="stable").tolist()}
 
 
@@ -484,15 +489,16 @@ def first_rows(ids: np.ndarray, report: LoadReport, what: str = "items") -> np.n
 
 
 def make_world(
-    name: str, catalog: Catalog, tasks: Sequence[Task], description: str, report: LoadReport,
-    splits: Mapping[str, Any] | None = None,
+    name: str, catalog: Catalog, tasks: Sequence[Task], description: str, report: LoadReport
 ) -> World:
-    """The World of a loaded dataset: counts items without text, warns once, documents the report."""
+    """The World of a loaded dataset: counts items without text, warns once, keeps the report."""
     if not tasks:
+        details = f" ({report.summary()})" if report.issues else ""
         raise DataFormatError(report.dataset, None, "no request has a usable judgment; nothing to "
-                              "build tasks from" + (f" ({report.summary()})" if report.issues else ""))
+                              "build tasks from" + details)
     columns = [catalog.titles, *catalog.fields.values()]
-    empty = [i for i, parts in enumerate(zip(*columns)) if not any(p.strip() for p in parts)]
+    empty = [i for i, parts in enumerate(zip(*columns, strict=True))
+             if not any(p.strip() for p in parts)]
     if empty:
         report.add("empty_text", "items without any text (kept; a lexical retriever cannot find "
                    "them)", len(empty), catalog.ids[empty[:3]].tolist())

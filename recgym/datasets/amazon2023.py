@@ -100,7 +100,8 @@ def load(
     rows = index.rows(items)
     unknown = rows < 0
     report.add("unknown_item", "reviews of items absent from the metadata file (dropped)",
-               int(unknown.sum()), dict.fromkeys(np.asarray(items, dtype=str)[unknown][:50].tolist()))
+               int(unknown.sum()),
+               dict.fromkeys(np.asarray(items, dtype=str)[unknown][:50].tolist()))
     ok = ~unknown
     catalog = Catalog(
         ids=index.ids, titles=index.titles,

@@ -10,7 +10,7 @@ Field choices:
   several splits gets one task per split, with id ``<split>/<query id>``; otherwise the task id is
   the query id.
 * gains = the qrels ``score`` (graded where the dataset is: TREC-COVID's 0/1/2). Negative scores
-  (some BEIR sets use -1 for "judged, harmful") count as 0, as trec_eval treats them as non-relevant.
+  (some BEIR sets use -1 for "judged, harmful") count as 0: trec_eval treats them as non-relevant.
   As in BEIR's evaluation, a query whose judgments are all 0 is kept (it scores 0).
 """
 
@@ -37,7 +37,8 @@ from recgym.worlds import World
 
 __all__ = ["EXPECTED", "PUBLISHED", "load"]
 
-EXPECTED = "corpus.jsonl, queries.jsonl and qrels/<split>.tsv (e.g. qrels/test.tsv), optionally gzipped"
+EXPECTED = ("corpus.jsonl, queries.jsonl and qrels/<split>.tsv (e.g. qrels/test.tsv), optionally "
+            "gzipped")
 PUBLISHED = ("https://github.com/beir-cellar/beir (one zip per dataset, e.g. scifact.zip, linked "
              "from the README's dataset table)")
 
@@ -78,13 +79,13 @@ def load(
         qids = [q.strip() for q in table["query-id"]]
         known = np.array([q in queries for q in qids], dtype=bool)
         if not known.all():
-            missing = [q for q, k in zip(qids, known) if not k]
+            missing = [q for q, k in zip(qids, known, strict=True) if not k]
             report.add("unknown_request", "judgments naming queries absent from queries.jsonl "
                        "(dropped)", len(missing), dict.fromkeys(missing))
-        docs = [d.strip() for d, k in zip(table["corpus-id"], known) if k]
+        docs = [d.strip() for d, k in zip(table["corpus-id"], known, strict=True) if k]
         gains = np.maximum(table.numbers("score")[known], 0.0)
-        judged[split] = group_judgments([q for q, k in zip(qids, known) if k], docs, gains,
-                                        catalog, report)
+        kept = [q for q, k in zip(qids, known, strict=True) if k]
+        judged[split] = group_judgments(kept, docs, gains, catalog, report)
     in_splits = Counter(qid for grouped in judged.values() for qid in grouped)
     tasks = [
         Task(qid if in_splits[qid] == 1 else f"{split}/{qid}", queries[qid], judgments, split)

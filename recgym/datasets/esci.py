@@ -4,11 +4,12 @@ Field choices:
 
 * items = the products of one locale (``us``, ``es``, ``jp``), id ``product_id``; indexed text =
   ``product_title``, then ``product_brand``, ``product_color``, ``product_bullet_point``,
-  ``product_description``, with HTML tags replaced by spaces. ``catalog="all"`` (default) keeps every
-  product of the locale in the products file; ``catalog="judged"`` only those judged in the loaded
-  examples. A repeated ``(product_id, locale)`` keeps its first row.
-* requests = the queries (``query``, id ``query_id``) of the locale, of the reduced ``small_version``
-  (task 1, default) or all of them, with the official ``split`` (``train``, ``test``).
+  ``product_description``, with HTML tags replaced by spaces. ``catalog="all"`` (default) keeps
+  every product of the locale in the products file; ``catalog="judged"`` only those judged in the
+  loaded examples. A repeated ``(product_id, locale)`` keeps its first row.
+* requests = the queries (``query``, id ``query_id``) of the locale, of the reduced
+  ``small_version`` (task 1, default) or all of them, with the official ``split`` (``train``,
+  ``test``).
 * gains = ``esci_label`` Exact / Substitute / Complement / Irrelevant -> 1 / 0.1 / 0.01 / 0
   (Rec-R1's and the shop world's; override with ``gains={"S": 0.5, ...}``). With trec_eval's
   relevance level of 1, recall and MRR count exact products only; nDCG uses every gain. A query
@@ -80,16 +81,14 @@ def load(
     if small_version:
         keep = pc.and_(keep, pc.equal(pc.cast(examples["small_version"], pa.int64()), 1))
     examples = examples.filter(pc.fill_null(keep, False))
-    labels = np.asarray(pc.fill_null(examples["esci_label"], "").to_numpy(zero_copy_only=False),
-                        dtype=str)
+    labels = _strings(examples["esci_label"])
     bad = ~np.isin(labels, list(GAINS))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataFormatError(ex_path, None, f"{int(bad.sum())} examples have a label outside "
-                              f"E, S, C, I, e.g. {labels[i]!r} (query_id "
+                              f"E, S, C, I, e.g. {str(labels[i])!r} (query_id "
                               f"{examples['query_id'][i].as_py()})", "esci_label")
-    query_ids = np.asarray(pc.cast(examples["query_id"], pa.string()).to_numpy(zero_copy_only=False),
-                           dtype=str)
+    query_ids = _strings(pc.cast(examples["query_id"], pa.string()))
     product_ids = pc.fill_null(pc.cast(examples["product_id"], pa.string()), "").to_pylist()
 
     products = _read_parquet(pq, pr_path, ("product_id", "product_title", "product_locale",
@@ -131,6 +130,13 @@ def _pyarrow() -> tuple[Any, Any, Any]:
     return pa, pc, pq
 
 
+def _strings(column: Any) -> np.ndarray:
+    """A pyarrow string column as a numpy str array, nulls as ``""``."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.fill_null(column, "").to_numpy(zero_copy_only=False), dtype=str)
+
+
 def _gains(gains: Mapping[str, float] | None) -> dict[str, float]:
     out = dict(GAINS)
     for label, value in (gains or {}).items():
@@ -155,8 +161,7 @@ def _read_parquet(pq: Any, path: Path, columns: tuple[str, ...]) -> Any:
 
 
 def _catalog(pa: Any, pc: Any, products: Any, report: LoadReport) -> Catalog:
-    ids = np.asarray(pc.fill_null(pc.cast(products["product_id"], pa.string()), "")
-                     .to_numpy(zero_copy_only=False), dtype=str)
+    ids = _strings(pc.cast(products["product_id"], pa.string()))
     keep = first_rows(ids, report, "products")
     if len(keep) < len(ids):
         products, ids = products.take(pa.array(keep)), ids[keep]
@@ -176,11 +181,11 @@ def _queries(pc: Any, examples: Any, query_ids: np.ndarray, report: LoadReport
     """Query text and split of each query id (the first example's; conflicts are counted)."""
     names, first, codes = np.unique(query_ids, return_index=True, return_inverse=True)
     texts = pc.fill_null(examples["query"], "").to_pylist()
-    splits = np.asarray(pc.fill_null(examples["split"], "").to_numpy(zero_copy_only=False), dtype=str)
+    splits = _strings(examples["split"])
     conflict = splits != splits[first][codes]
     if conflict.any():
         report.add("split_conflict", "examples whose split differs from their query's first "
                    "example (the first split is kept)", int(conflict.sum()),
                    query_ids[conflict][:3].tolist())
-    return ({str(q): texts[i] for q, i in zip(names, first.tolist())},
-            {str(q): str(splits[i]) for q, i in zip(names, first.tolist())})
+    return ({str(q): texts[i] for q, i in zip(names, first.tolist(), strict=True)},
+            {str(q): str(splits[i]) for q, i in zip(names, first.tolist(), strict=True)})

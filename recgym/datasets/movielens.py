@@ -24,9 +24,9 @@ Field choices:
 * histories = each user's ratings in timestamp order (ties in file order), optionally only those
   ``>= min_rating``; requests render the newest ``max_history`` with their ratings
   (:func:`recgym.history.render_history`); the judged item is the next movie (gain 1).
-* splits: ``scheme="by_user"`` (default) assigns users to ``train`` / ``val`` / ``test`` (0.8 / 0.1 /
-  0.1) by :func:`recgym.catalog.assign_splits`; ``scheme="last_out"`` gives every user a test, val
-  and train task (:mod:`recgym.history`).
+* splits: ``scheme="by_user"`` (default) assigns users to ``train`` / ``val`` / ``test``
+  (0.8 / 0.1 / 0.1) by :func:`recgym.catalog.assign_splits`; ``scheme="last_out"`` gives every
+  user a test, val and train task (:mod:`recgym.history`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ from recgym.worlds import World
 __all__ = ["FORMATS", "PUBLISHED", "load", "split_year"]
 
 FORMATS = ("csv", "dat", "100k")
-PUBLISHED = "https://grouplens.org/datasets/movielens/ (e.g. ml-latest-small.zip, ml-25m.zip, ml-1m.zip)"
+PUBLISHED = ("https://grouplens.org/datasets/movielens/ (e.g. ml-latest-small.zip, ml-25m.zip, "
+             "ml-1m.zip)")
 _EXPECTED = ("movies.csv + ratings.csv (ml-latest-small, ml-25m, ...), movies.dat + ratings.dat "
              "(ml-1m, ml-10m) or u.item + u.data (ml-100k)")
 _FILES = {"csv": ("movies.csv", "ratings.csv"), "dat": ("movies.dat", "ratings.dat"),
@@ -101,7 +102,7 @@ def load(
     enc = encoding or ("utf-8" if fmt == "csv" else "auto")
     report = LoadReport("movielens")
     opts = {"encoding": enc, "on_bad_line": on_bad_line, "report": report}
-    movies_file, ratings_file = (find_file(folder, name, dataset="MovieLens") for name in _FILES[fmt])
+    movies_file, ratings_file = (find_file(folder, f, dataset="MovieLens") for f in _FILES[fmt])
     ids, titles, years, genres = _MOVIE_READERS[fmt](folder, movies_file, opts)
 
     keep = first_rows(ids, report, "movies")
@@ -113,7 +114,8 @@ def load(
     rows = _rows_of(ids, ratings["movieId"])
     unknown = rows < 0
     report.add("unknown_item", "ratings of movies absent from the movies file (dropped)",
-               int(unknown.sum()), dict.fromkeys(f"{m:g}" for m in ratings["movieId"][unknown][:50]))
+               int(unknown.sum()),
+               dict.fromkeys(f"{m:g}" for m in ratings["movieId"][unknown][:50]))
     popularity = np.bincount(rows[~unknown], minlength=len(ids)).astype(np.float64)
     fields = {"year": years, "genres": [", ".join(g) for g in genres]}
     if tags is not None:
@@ -134,7 +136,7 @@ def load(
                             show_ratings=show_ratings)
     description = (
         f"MovieLens ({fmt} files in {folder.name!r}): each request is a user's rating history "
-        f"(newest {max_history}, newest last{', with ratings' if show_ratings else ''}); the judged "
+        f"(newest {max_history}, newest last{', with ratings' * show_ratings}); the judged "
         f"item is the next movie they rated (gain 1); movies indexed as title, year, genres"
         f"{', tags' if tags is not None else ''}; {scheme} split."
     )
@@ -219,7 +221,7 @@ def _read_ratings(fmt: str, path: Path, opts: dict) -> dict[str, np.ndarray]:
 
 def _read_tags(folder: Path, fmt: str, ids: np.ndarray, max_tags: int, opts: dict
                ) -> list[str] | None:
-    """Each movie's ``max_tags`` most frequent tags (case-folded; ties by first use), or ``None``."""
+    """Each movie's ``max_tags`` most frequent tags (case-folded, ties by first use), or None."""
     if fmt == "100k":
         return None
     name = "tags.csv" if fmt == "csv" else "tags.dat"

@@ -1,4 +1,4 @@
-"""RecBole atomic files: ``<name>.item`` plus ``<name>.inter`` or split ``.train/.valid/.test.inter``.
+"""RecBole atomic files: ``<name>.item`` plus ``<name>.inter`` or ``.train/.valid/.test.inter``.
 
 Atomic files are tab-separated with a typed header (``item_id:token``, ``title:token_seq``,
 ``rating:float``, ...); ``token_seq`` values are space-separated; quotes are plain text. ``dataset``
@@ -58,8 +58,8 @@ from recgym.worlds import World
 
 __all__ = ["PUBLISHED", "TITLE_FIELDS", "load"]
 
-PUBLISHED = ("https://recbole.io/dataset_list.html (atomic files; RecBole's DatasetCreator converts "
-             "raw datasets)")
+PUBLISHED = ("https://recbole.io/dataset_list.html (atomic files; RecBole's DatasetCreator "
+             "converts raw datasets)")
 TITLE_FIELDS = ("title", "movie_title", "item_name", "name", "book_title", "track_name")
 _SPLIT_FILES = {"train": "train", "valid": "val", "test": "test"}
 _ORDER = ("train", "val", "test")

@@ -76,7 +76,7 @@ def load(
                          required=("query_id", "query"), optional=("query_class",), **opts)
     text: dict[str, tuple[str, str]] = {}
     classes = queries["query_class"] if "query_class" in queries else [""] * len(queries)
-    for qid, query, cls in zip(queries["query_id"], queries["query"], classes):
+    for qid, query, cls in zip(queries["query_id"], queries["query"], classes, strict=True):
         if qid.strip() in text:
             report.add("duplicate_query", "repeated query ids (the first is kept)", 1, [qid])
             continue
@@ -85,19 +85,19 @@ def load(
     labels = read_table(find_file(folder, "label.csv", dataset="WANDS"),
                         required=("query_id", "product_id", "label"), **opts)
     names = [label.strip() for label in labels["label"]]
-    for name, line in zip(names, labels.lines):
+    for name, line in zip(names, labels.lines, strict=True):
         if name not in gain_of:
             raise DataFormatError(labels.path, line, f"unknown label {name!r}; expected one of "
                                   f"{', '.join(GAINS)}", "label")
     qids = [q.strip() for q in labels["query_id"]]
     known = np.array([q in text for q in qids], dtype=bool)
     if not known.all():
-        missing = [q for q, k in zip(qids, known) if not k]
+        missing = [q for q, k in zip(qids, known, strict=True) if not k]
         report.add("unknown_request", "labels naming queries absent from query.csv (dropped)",
                    len(missing), dict.fromkeys(missing))
-    gain = np.array([gain_of[n] for n, k in zip(names, known) if k])
-    judged = group_judgments([q for q, k in zip(qids, known) if k],
-                             [p.strip() for p, k in zip(labels["product_id"], known) if k],
+    gain = np.array([gain_of[n] for n, k in zip(names, known, strict=True) if k])
+    products_judged = [p.strip() for p, k in zip(labels["product_id"], known, strict=True) if k]
+    judged = group_judgments([q for q, k in zip(qids, known, strict=True) if k], products_judged,
                              gain, catalog, report)
     no_relevant = [qid for qid, j in judged.items() if j.gains.max() <= 0]
     report.add("no_relevant", "queries with no positive label (dropped: nothing to reward)",
@@ -105,7 +105,7 @@ def load(
     kept = [qid for qid, j in judged.items() if j.gains.max() > 0]
     splits = assign_splits(kept, fractions, seed) if kept else []
     tasks = [Task(qid, text[qid][0], judged[qid], str(split), {"query_class": text[qid][1]})
-             for qid, split in zip(kept, splits)]
+             for qid, split in zip(kept, splits, strict=True)]
     shown = ", ".join(f"{k}={v:g}" for k, v in gain_of.items())
     description = (
         "Wayfair WANDS: products indexed as name, class, description, features; queries split "

@@ -1,4 +1,4 @@
-"""BM25 over a sparse term -> postings index, in numpy and scipy only.
+"""BM25 over a sparse term -> postings index, in numpy only (no compiled extension, no numba).
 
 Scoring is Lucene's BM25 (``BM25Similarity`` since Lucene 8, what Anserini and Pyserini run)::
 
@@ -8,28 +8,33 @@ Scoring is Lucene's BM25 (``BM25Similarity`` since Lucene 8, what Anserini and P
 
 with ``N`` the number of items, ``df(t)`` the number of items containing term ``t``, ``tf`` its count
 in the item and ``dl`` the item's length in terms (after stopword removal). A term repeated in the
-query counts once per occurrence (as in rank_bm25). Lucene's defaults ``k1=0.9, b=0.4`` are
-Anserini's defaults for short documents.
+query counts once per occurrence (as in rank_bm25). ``k1=0.9, b=0.4`` are Anserini's defaults
+(tuned on short documents; Lucene itself defaults to 1.2 / 0.75).
 
-Every document-side weight ``w(t, d)`` is computed once at :meth:`BM25.index` and stored
-term-major (postings of a term contiguous and sorted by row). :meth:`BM25.search` is exact
-(identical rankings to an exhaustive evaluation, ties broken by the lower row) but does not score
-every posting: it runs MaxScore (Turtle & Flood, 1995) per query. Query terms are taken in order of
-decreasing upper bound (rare terms first); their postings are accumulated into a dense buffer until
-the sum of the upper bounds of the remaining, frequent terms falls below the k-th best partial score
-found so far. No item outside the postings seen so far can then reach the top k; the few candidates
-whose partial score plus that bound still reaches the threshold get the remaining terms' weights by
-direct lookup (a dense ``uint8`` term-frequency row for the most frequent terms, binary search in
-the postings otherwise). The top k is selected by ``np.partition`` over the candidates only, on
-int64 keys that encode (score descending, row ascending), so ties need no second pass. Queries are
-answered in parallel threads (numpy releases the GIL in its inner loops).
+**Index.** Every weight ``w(t, d)`` is computed once by :meth:`BM25.index` and stored term-major
+(CSR: the postings of a term are contiguous and sorted by row; float32 weights, int32 rows). The
+most frequent terms (in at least 1/32 of the items) also get a dense float32 row of weights.
+
+**Search** is exact (the ranking of an exhaustive evaluation, ties broken by the lower row) without
+scoring every posting. It runs MaxScore (Turtle & Flood, 1995): a query's terms are taken in order of
+decreasing upper bound (rare terms first) and their postings accumulated until the sum of the upper
+bounds of the remaining (frequent) terms falls below ``theta``, the k-th best partial score so far.
+No item outside the postings seen can then reach the top k, and the candidates whose partial score
+plus that bound still reaches ``theta`` get the remaining terms' weights by lookup (the dense rows,
+or binary search in the postings). The top k is picked by ``np.partition`` over those candidates
+only, on int64 keys that encode (score descending, row ascending).
+
+Queries are processed in chunks in lockstep: each step of MaxScore is one numpy call over the
+postings or candidates of every query of the chunk (a ``(chunk, N)`` score buffer keeps queries
+apart), so the Python overhead is paid per chunk, not per query, and the large numpy calls release
+the GIL, which lets :class:`BM25` answer chunks in parallel threads.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,25 +47,31 @@ from recgym.text import Tokenizer, Vocabulary
 __all__ = ["BM25"]
 
 VERSION = "1"
-# A term whose postings cover at least 1/_DENSE_FRACTION of the items also gets a dense uint8 row of
-# term frequencies (N bytes, at most 8x/_DENSE_FRACTION... i.e. no more than its 8-byte postings),
-# so that MaxScore can look its weight up for any candidate in O(1).
-_DENSE_FRACTION = 8
+# Terms in at least 1/_DENSE_FRACTION of the items (with at least _DENSE_MIN_ITEMS items) get a
+# dense float32 row of weights, so that MaxScore looks them up in O(1) per candidate.
+_DENSE_FRACTION = 32
 _DENSE_MIN_ITEMS = 1024
-_EPS = 1e-5  # relative slack on MaxScore bounds against float32 rounding
+# Score buffer per thread: chunk * n_items float32 values at most (32 MiB).
+_BUFFER_VALUES = 1 << 23
+_MAX_CHUNK = 256
+_EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
+_U32 = np.uint64(0xFFFFFFFF)
+_PAD = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 class BM25:
-    """Lucene BM25 with precomputed weights and exact, pruned top-k search.
+    """Lucene BM25 with precomputed weights and exact, pruned, batched top-k search.
 
     Args:
-        k1: term-frequency saturation (Lucene/Anserini default 0.9).
-        b: length normalisation (Lucene/Anserini default 0.4).
-        tokenizer: a :class:`~recgym.text.Tokenizer` or a mapping of its settings.
-        fields: catalog fields to index after the title (``None``: all; ``[]``: the title only).
+        k1: term-frequency saturation (Anserini's default 0.9).
+        b: length normalisation (Anserini's default 0.4).
+        tokenizer: a :class:`~recgym.text.Tokenizer` or a mapping of its settings (default:
+            lowercase, Unicode folding, Lucene's English stopwords, Snowball English stemmer).
+        fields: catalog fields indexed after the title (``None``: all; ``[]``: the title only).
         n_threads: threads answering a batch of queries (default: the number of CPUs).
 
-    An empty catalog can be indexed; every search then returns only ``-1`` rows.
+    An empty catalog can be indexed; every search of it returns only ``-1`` rows and ``-inf``
+    scores. Queries with no indexed term do the same.
     """
 
     name = "bm25"
@@ -82,13 +93,16 @@ class BM25:
         elif isinstance(tokenizer, Mapping):
             tokenizer = Tokenizer(**tokenizer)
         elif not isinstance(tokenizer, Tokenizer):
-            raise TypeError(f"tokenizer must be a Tokenizer or a mapping, got {type(tokenizer).__name__}")
+            raise TypeError(
+                f"tokenizer must be a Tokenizer or a mapping, got {type(tokenizer).__name__}"
+            )
         self.k1 = float(k1)
         self.b = float(b)
         self.tokenizer = tokenizer
         self.fields = None if fields is None else list(fields)
-        self.n_threads = max(1, n_threads or os.cpu_count() or 1)
-        self.dense_fraction = _DENSE_FRACTION
+        self.n_threads = max(1, int(n_threads or os.cpu_count() or 1))
+        self.n_items = 0
+        self.buffer_values = _BUFFER_VALUES
         self._vocab: Vocabulary | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -96,6 +110,7 @@ class BM25:
     # -- protocol --------------------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
+        """What changes the index or the ranking (``n_threads`` does not)."""
         return {
             "name": self.name,
             "version": VERSION,
@@ -106,7 +121,7 @@ class BM25:
         }
 
     def index(self, catalog: Catalog | Sequence[str]) -> None:
-        """Build the index of a catalog (or of a plain list of texts, one per row)."""
+        """Build the index of a catalog (or of a plain sequence of texts, one per row)."""
         texts = catalog.texts(self.fields) if isinstance(catalog, Catalog) else list(catalog)
         vocab = Vocabulary(self.tokenizer)
         ids, rows = vocab.encode_batch(texts, grow=True)
@@ -127,167 +142,169 @@ class BM25:
             return rows, scores
         ids, qpos = self._vocab.encode_batch(queries)
         bounds = np.searchsorted(qpos, np.arange(n + 1))
-        n_jobs = min(self.n_threads, max(1, n // 8))
+        n_jobs = min(self.n_threads, max(1, n // 16))
         if n_jobs == 1:
-            self._search_range(0, n, ids, bounds, k, rows, scores)
+            self._search_range(ids, bounds, 0, n, k, rows, scores)
             return rows, scores
         if self._pool is None or self._pool._max_workers != n_jobs:
             self._pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="recgym-bm25")
-        step = -(-n // (4 * n_jobs))  # several chunks per thread to even out the load
-        futures = [
-            self._pool.submit(self._search_range, lo, min(n, lo + step), ids, bounds, k, rows, scores)
+        step = -(-n // (4 * n_jobs))  # a few chunks per thread evens out the load
+        jobs = [
+            self._pool.submit(self._search_range, ids, bounds, lo, min(n, lo + step), k, rows, scores)
             for lo in range(0, n, step)
         ]
-        for f in futures:
-            f.result()
+        for job in jobs:
+            job.result()
         return rows, scores
+
+    def memory_bytes(self) -> int:
+        """Approximate size of the index arrays (the vocabulary dict and search buffers excluded)."""
+        if self._vocab is None:
+            return 0
+        arrays = (self._indptr, self._docs, self._w, self._maxw, self._dense, self._dense_row)
+        return sum(a.nbytes for a in arrays)
 
     # -- index -----------------------------------------------------------------------------------
 
     def _build(self, n: int, vocab: Vocabulary, ids: np.ndarray, rows: np.ndarray) -> None:
         n_terms = len(vocab)
-        self.n_items = n
+        n1 = max(n, 1)
         dl = np.bincount(rows, minlength=n).astype(np.float64)
-        self.avgdl = float(dl.mean()) if n else 0.0
+        avgdl = float(dl.mean()) if n else 0.0
         # (term, row) pairs with their counts, sorted term-major then by row.
-        key = np.sort(ids * max(n, 1) + rows)
+        key = np.sort(ids * n1 + rows)
         first = np.ones(len(key), dtype=bool)
         first[1:] = key[1:] != key[:-1]
         starts = np.flatnonzero(first)
         tf = np.diff(np.append(starts, len(key))).astype(np.float64)
         key = key[starts]
-        term = key // max(n, 1)
-        docs = (key - term * max(n, 1)).astype(np.int32)
+        term = key // n1
+        docs = (key - term * n1).astype(np.int32)
         df = np.bincount(term, minlength=n_terms)
         indptr = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(df, out=indptr[1:])
         idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        norm = self.k1 * (1.0 - self.b + self.b * dl / self.avgdl) if self.avgdl > 0 else dl
+        norm = self.k1 * (1.0 - self.b + self.b * dl / avgdl) if avgdl > 0 else dl
         w = (idf[term] * tf / (tf + norm[docs])).astype(np.float32)
-        np.maximum(w, np.finfo(np.float32).tiny, out=w)  # > 0 always: 0 marks "unseen" in search
+        # Weights are > 0 (search relies on it: a zero in the score buffer means "not seen").
+        np.maximum(w, np.finfo(np.float32).tiny, out=w)
         maxw = np.zeros(n_terms, dtype=np.float32)
         if len(w):
-            np.maximum.at(maxw, term, w)
-        # Dense term-frequency rows of the most frequent terms (for O(1) MaxScore lookups).
+            maxw = np.maximum.reduceat(w, np.minimum(indptr[:-1], len(w) - 1))
+            maxw[df == 0] = 0
+        dense_terms = np.flatnonzero((df * _DENSE_FRACTION >= n) & (n >= _DENSE_MIN_ITEMS))
         dense_row = np.full(n_terms, -1, dtype=np.int64)
-        dense_terms = np.flatnonzero((df * self.dense_fraction >= n) & (n >= _DENSE_MIN_ITEMS))
+        dense_row[dense_terms] = np.arange(len(dense_terms))
         dense = np.zeros((len(dense_terms), n), dtype=np.float32)
         for i, t in enumerate(dense_terms.tolist()):
-            lo, hi = indptr[t], indptr[t + 1]
-            dense[i, docs[lo:hi]] = w[lo:hi]
-            dense_row[t] = i
+            dense[i, docs[indptr[t] : indptr[t + 1]]] = w[indptr[t] : indptr[t + 1]]
+        self.n_items, self.avgdl = n, avgdl
         self._vocab = vocab
         self._indptr, self._docs, self._w, self._maxw = indptr, docs, w, maxw
-        self._idf, self._norm, self._df = idf, norm, df
-        self._dense, self._dense_row = dense, dense_row
+        self._dense, self._dense_flat, self._dense_row = dense, dense.reshape(-1), dense_row
         self._local = threading.local()
-
-    def memory_bytes(self) -> int:
-        """Approximate size of the index arrays (the vocabulary dict excluded)."""
-        arrays = (self._indptr, self._docs, self._w, self._maxw, self._idf, self._norm, self._df)
-        return sum(a.nbytes for a in arrays) + self._dense.nbytes + self._dense_row.nbytes
 
     # -- search ----------------------------------------------------------------------------------
 
-    def _workspace(self) -> np.ndarray:
-        """This thread's score buffer (one float32 per item, all zero between queries)."""
-        ws = getattr(self._local, "ws", None)
-        if ws is None or len(ws) != self.n_items:
-            ws = self._local.ws = np.zeros(self.n_items, dtype=np.float32)
-        return ws
+    def _buffer(self) -> np.ndarray:
+        """This thread's float32 score buffer, one value per row, all zero between queries."""
+        buf = getattr(self._local, "buf", None)
+        if buf is None or len(buf) != self.n_items:
+            buf = self._local.buf = np.zeros(self.n_items, dtype=np.float32)
+        return buf
 
     def _search_range(
         self,
-        lo: int,
-        hi: int,
         ids: np.ndarray,
         bounds: np.ndarray,
+        lo: int,
+        hi: int,
         k: int,
-        rows: np.ndarray,
-        scores: np.ndarray,
+        out_rows: np.ndarray,
+        out_scores: np.ndarray,
     ) -> None:
-        buf = self._workspace()
+        buf = self._buffer()
         for i in range(lo, hi):
-            q = ids[bounds[i] : bounds[i + 1]]
-            if len(q):
-                r, s = self._search_one(q, k, buf)
-                rows[i, : len(r)] = r
-                scores[i, : len(s)] = s
+            a, z = bounds[i], bounds[i + 1]
+            if z > a:
+                rows, scores = self._search_one(ids[a:z].tolist(), k, buf)
+                out_rows[i, : len(rows)] = rows
+                out_scores[i, : len(scores)] = scores
 
-    def _search_one(
-        self, q: np.ndarray, k: int, buf: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """MaxScore top-k of one query (term ids ``q``); ``buf`` is all zeros and is left so."""
+    def _search_one(self, q: list[int], k: int, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """MaxScore top-k of one query given as term ids (``buf`` all zero, and left so)."""
         indptr, docs, w, maxw = self._indptr, self._docs, self._w, self._maxw
         counts: dict[int, int] = {}
-        for t in q.tolist():
+        for t in q:
             counts[t] = counts.get(t, 0) + 1
-        # Terms by decreasing upper bound (count * max weight), ties by term id.
-        plan = sorted(((-c * float(maxw[t]), t, c) for t, c in counts.items()))
+        # The plan: terms by decreasing upper bound (count * max weight), ties by term id.
+        plan = sorted((-c * float(maxw[t]), t, c) for t, c in counts.items())
         m = len(plan)
-        ub = [-p[0] for p in plan]
-        # rest[j]: the most any item can score from terms j.. (MaxScore's remaining bound);
-        # done[j]: the most it can score from terms ..j-1.
+        # rest[j]: the most an item can score from plan terms j.. (MaxScore's remaining bound).
         rest = [0.0] * (m + 1)
         for j in range(m - 1, -1, -1):
-            rest[j] = rest[j + 1] + ub[j]
-        parts: list[np.ndarray] = []
-        n_cand = 0
+            rest[j] = rest[j + 1] - plan[j][0]
+        _, t, c = plan[0]
+        lo, hi = indptr[t], indptr[t + 1]
+        cand = docs[lo:hi].astype(np.intp)
+        wt = w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
+        if m == 1:
+            return _top_k(cand, wt, k)
+        # Accumulate postings term by term into buf; stop when theta, the k-th best partial score,
+        # beats the bound of the remaining terms. Since theta <= rest[0] - rest[j], computing it
+        # is only worth it once that exceeds rest[j].
+        buf[cand] = wt
+        parts = [cand]
+        n_cand = len(cand)
         theta = -np.inf
-        j = 0
-        while j < m:
+        j = 1
+        if n_cand >= k and rest[0] - rest[1] > rest[1] * (1 + _EPS):
+            theta = float(np.partition(wt, n_cand - k)[n_cand - k])
+        while j < m and not rest[j] * (1 + _EPS) < theta:
             _, t, c = plan[j]
             lo, hi = indptr[t], indptr[t + 1]
             d = docs[lo:hi].astype(np.intp)
-            g = buf.take(d)
-            parts.append(d[g == 0])  # weights are > 0, so 0 marks an item not seen yet
+            got = buf.take(d)
+            parts.append(d[got == 0])  # weights are > 0: zero marks a row not seen yet
             n_cand += len(parts[-1])
-            buf[d] = g + (w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c))
+            buf[d] = got + (w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c))
             j += 1
-            # Can the remaining terms be skipped? Only if theta (the k-th best partial score,
-            # at most rest[0] - rest[j]) exceeds what they can add.
             if j < m and n_cand >= k and rest[0] - rest[j] > rest[j] * (1 + _EPS):
-                if len(parts) > 1:
-                    parts = [np.concatenate(parts)]
+                parts = [np.concatenate(parts)]
                 s = buf.take(parts[0])
                 theta = float(np.partition(s, n_cand - k)[n_cand - k])
-                if rest[j] * (1 + _EPS) < theta:
-                    break
         cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
         s = buf.take(cand)
         buf[cand] = 0
         if j < m:
-            # Candidates that cannot reach theta even with every remaining term are dropped; the
-            # others get the remaining terms' weights by lookup.
+            # A candidate whose partial score plus the bound of every remaining term is below
+            # theta cannot enter the top k; the others get the remaining terms' weights.
             alive = s >= np.float32(theta / (1 + _EPS) - rest[j])
             cand, s = cand[alive], s[alive]
             for _, t, c in plan[j:]:
-                s += self._lookup(t, c, cand)
+                r = self._dense_row[t]
+                if r >= 0:
+                    add = self._dense[r].take(cand)
+                else:
+                    lo, hi = indptr[t], indptr[t + 1]
+                    d = docs[lo:hi]
+                    pos = np.searchsorted(d, cand)
+                    pos[pos == len(d)] = 0
+                    add = np.where(d.take(pos) == cand, w[lo:hi].take(pos), np.float32(0))
+                s += add if c == 1 else add * np.float32(c)
         return _top_k(cand, s, k)
 
-    def _lookup(self, t: int, c: int, cand: np.ndarray) -> np.ndarray:
-        """float32 weight (times the query count ``c``) of term ``t`` in each candidate row."""
-        r = self._dense_row[t]
-        if r >= 0:
-            out = self._dense[r].take(cand)
-        else:
-            lo, hi = self._indptr[t], self._indptr[t + 1]
-            d = self._docs[lo:hi]
-            pos = np.searchsorted(d, cand)
-            pos[pos == len(d)] = 0
-            out = np.where(d.take(pos) == cand, self._w[lo:hi].take(pos), np.float32(0))
-        return out if c == 1 else out * np.float32(c)
 
-
-def _top_k(cand: np.ndarray, s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best ``(row, score)`` by score descending then row ascending (scores > 0)."""
-    # For non-negative float32, the bit pattern orders like the value; inverting it and putting
-    # the row in the low 32 bits makes one ascending int64 key for (score desc, row asc).
-    key = (np.uint64(0xFFFFFFFF) - s.view(np.uint32).astype(np.uint64)) << np.uint64(32)
-    key |= cand.astype(np.uint64)
+    # A non-negative float32 orders like its bit pattern, so ``~bits << 32 | row`` is one uint64
+    # key whose ascending order is (score descending, row ascending).
+    key = np.invert(scores.view(np.uint32)).astype(np.uint64)
+    key <<= np.uint64(32)
+    key |= rows.astype(np.uint64)
     if len(key) > k:
         key = np.partition(key, k - 1)[:k]
     key.sort()
-    rows = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    scores = (np.uint64(0xFFFFFFFF) - (key >> np.uint64(32))).astype(np.uint32).view(np.float32)
-    return rows, scores
+    top = (key & _U32).view(np.int64)
+    score = np.invert((key >> np.uint64(32)).astype(np.uint32)).view(np.float32)
+    return top, score

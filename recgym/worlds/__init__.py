@@ -30,6 +30,8 @@ class World:
         description: one paragraph for the env card.
         oracle: a function ``Task -> str`` writing the query a perfect rewriter would write, from
             hidden knowledge of the catalog's vocabulary; ``None`` where no such knowledge exists.
+        identity: a function ``Task -> str`` giving the no-rewriting query; ``None`` means the
+            request itself (for histories: the title of the last item).
         hidden: the source's private structure (e.g. :class:`recgym.worlds.shop.ShopIndex`), for
             reference policies and analysis; never shown to the agent.
     """
@@ -39,11 +41,13 @@ class World:
     tasks: TaskSet
     description: str = ""
     oracle: Callable[[Task], str] | None = field(default=None, repr=False)
+    identity: Callable[[Task], str] | None = field(default=None, repr=False)
     hidden: Any = field(default=None, repr=False)
 
 
 WORLDS: dict[str, str] = {
     "shop": "recgym.worlds.shop:build_world",
+    "shop_seq": "recgym.worlds.shop_seq:build_seq_world",
     "beir": "recgym.datasets.beir:load",
     "esci": "recgym.datasets.esci:load",
     "wands": "recgym.datasets.wands:load",
