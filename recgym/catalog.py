@@ -8,7 +8,6 @@ whole batch of rankings is looked up in one vectorised call.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
 import warnings
@@ -220,10 +219,20 @@ class Task:
     def to_dict(self, with_judgments: bool = False) -> dict[str, Any]:
         """A plain dict of the task (what ``info["task"]`` holds; judgments only on request)."""
         out: dict[str, Any] = {"id": self.id, "request": self.request, "split": self.split}
-        out.update(copy.deepcopy(dict(self.fields)))  # callers may keep and mutate what they get
+        out.update({k: _copy(v) for k, v in self.fields.items()})  # callers may keep and mutate it
         if with_judgments:
             out["judgments"] = dict(self.judgments)
         return out
+
+
+def _copy(value: Any) -> Any:
+    """A copy of nested dicts and lists (plain data; much cheaper than ``copy.deepcopy``)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    return value
 
 
 class TaskSet:

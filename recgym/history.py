@@ -18,18 +18,19 @@ Leave-last-out schemes (the position of the judged item in a history of ``n`` in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from recgym.catalog import Task, assign_splits, choice_error
+from recgym.catalog import Catalog, Task, assign_splits, choice_error
 
 __all__ = [
     "DEFAULT_FRACTIONS",
     "SCHEMES",
     "History",
     "group_histories",
+    "last_item_query",
     "leave_last_out",
     "next_item_task",
     "next_item_tasks",
@@ -195,3 +196,13 @@ def next_item_task(
     request = render_history([titles[r] for r in shown.tolist()], ratings, max_history)
     fields = {"user": history.user, "history": item_ids[shown].tolist(), "n_history": pos}
     return Task(task_id, request, {str(item_ids[history.items[pos]]): 1.0}, split, fields)
+
+
+def last_item_query(catalog: Catalog) -> Callable[[Task], str]:
+    """``World.identity`` of history tasks: the title of the newest item shown (no rewriting)."""
+
+    def identity(task: Task) -> str:
+        shown = task.fields.get("history") or []
+        return catalog.titles[int(catalog.rows(shown[-1:])[0])] if shown else task.request
+
+    return identity

@@ -151,3 +151,5 @@ def test_ml_latest_small():
     assert list(task.judgments) == [last["movieId"]] and task.fields["n_history"] == len(rows) - 1
     assert len(task.request.splitlines()) == 20
     assert np.all([t.request.count("\n") <= 19 for t in world.tasks])
+    last_shown = world.catalog.rows(task.fields["history"][-1:])[0]
+    assert world.identity(task) == world.catalog.titles[last_shown]

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from recgym.catalog import Catalog, Task
 from recgym.history import (
     History,
     group_histories,
+    last_item_query,
     leave_last_out,
     next_item_task,
     next_item_tasks,
@@ -95,3 +97,10 @@ def test_next_item_task_shows_ratings_only_when_asked():
     assert next_item_task(h, 2, "test", "x", ids, titles, show_ratings=False).request == "A\nB"
     with pytest.raises(ValueError, match="max_history"):
         next_item_tasks([h], ids, titles, max_history=0)
+
+
+def test_last_item_query_is_the_newest_title_shown():
+    identity = last_item_query(Catalog(ids=["a", "b"], titles=["Alpha", "Beta"]))
+    task = Task("t", "Beta\nAlpha", {"c": 1.0}, "test", {"history": ["b", "a"]})
+    assert identity(task) == "Alpha"
+    assert identity(Task("t", "", {"c": 1.0}, "test", {"history": []})) == ""

@@ -62,3 +62,26 @@ def test_vector_env_errors():
         envs.step(["a"])
     with pytest.raises(TypeError, match="expected a str"):
         envs.step(["a", 3])
+
+
+def test_stack_infos_matches_gymnasium_add_info():
+    from gymnasium.vector import VectorEnv
+
+    from recgym.vector import stack_infos
+
+    infos = [{"a": 1.0, "b": {"c": True, "d": "x"}, "final_obs": "o"}, None,
+             {"a": 2.0, "e": [1, 2]}]
+    expected: dict = {}
+    adder = VectorEnv()
+    adder.num_envs = 3
+    for i, info in enumerate(infos):
+        if info:
+            expected = adder._add_info(expected, info, i)
+    got = stack_infos(infos, 3)
+
+    def same(x, y):
+        if isinstance(x, dict):
+            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+        return x.dtype == y.dtype and list(x) == list(y)
+
+    assert same(got, expected)

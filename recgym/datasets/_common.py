@@ -26,7 +26,7 @@ import json
 import sys
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -489,9 +489,13 @@ def first_rows(ids: np.ndarray, report: LoadReport, what: str = "items") -> np.n
 
 
 def make_world(
-    name: str, catalog: Catalog, tasks: Sequence[Task], description: str, report: LoadReport
+    name: str, catalog: Catalog, tasks: Sequence[Task], description: str, report: LoadReport,
+    identity: Callable[[Task], str] | None = None,
 ) -> World:
-    """The World of a loaded dataset: counts items without text, warns once, keeps the report."""
+    """The World of a loaded dataset: counts items without text, warns once, keeps the report.
+
+    ``identity`` is the no-rewriting query of a task (``None``: the request itself).
+    """
     if not tasks:
         details = f" ({report.summary()})" if report.issues else ""
         raise DataFormatError(report.dataset, None, "no request has a usable judgment; nothing to "
@@ -509,4 +513,4 @@ def make_world(
         text += "\nLoad report:\n" + report.summary()
     report.warn()
     return World(name=name, catalog=catalog, tasks=task_set, description=text, oracle=None,
-                 hidden=report)
+                 identity=identity, hidden=report)

@@ -35,7 +35,12 @@ from recgym.datasets._common import (
     make_world,
     require_data_dir,
 )
-from recgym.history import DEFAULT_FRACTIONS, group_histories, next_item_tasks
+from recgym.history import (
+    DEFAULT_FRACTIONS,
+    group_histories,
+    last_item_query,
+    next_item_tasks,
+)
 from recgym.worlds import World
 
 __all__ = ["PUBLISHED", "load"]
@@ -119,7 +124,7 @@ def load(
         f"{max_history}, newest last); the judged item is the next one reviewed (gain 1); items "
         f"indexed as title, features, description; {scheme} split."
     )
-    return make_world("amazon2023", catalog, tasks, description, report)
+    return make_world("amazon2023", catalog, tasks, description, report, last_item_query(catalog))
 
 
 def _only_category(folder: Path) -> str:

@@ -49,7 +49,12 @@ from recgym.datasets._common import (
     read_table,
     require_data_dir,
 )
-from recgym.history import DEFAULT_FRACTIONS, group_histories, next_item_tasks
+from recgym.history import (
+    DEFAULT_FRACTIONS,
+    group_histories,
+    last_item_query,
+    next_item_tasks,
+)
 from recgym.worlds import World
 
 __all__ = ["FORMATS", "PUBLISHED", "load", "split_year"]
@@ -140,7 +145,7 @@ def load(
         f"item is the next movie they rated (gain 1); movies indexed as title, year, genres"
         f"{', tags' if tags is not None else ''}; {scheme} split."
     )
-    return make_world("movielens", catalog, tasks, description, report)
+    return make_world("movielens", catalog, tasks, description, report, last_item_query(catalog))
 
 
 def _detect(folder: Path) -> str:

@@ -51,6 +51,7 @@ from recgym.history import (
     DEFAULT_FRACTIONS,
     History,
     group_histories,
+    last_item_query,
     next_item_task,
     next_item_tasks,
 )
@@ -117,7 +118,7 @@ def load(
         f"{max_history}, newest last); the judged item is the next one (gain 1); items indexed "
         f"as {indexed}."
     )
-    return make_world("recbole", catalog, tasks, description, report)
+    return make_world("recbole", catalog, tasks, description, report, last_item_query(catalog))
 
 
 def _locate(root: Path, name: str | None) -> tuple[Path, str]:
