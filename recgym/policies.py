@@ -8,19 +8,23 @@ what a learned rewriter can do on a world:
   histories, the title of the last item;
 * ``oracle``: a query in the catalog's own terms, written from the world's hidden lexicon (what a
   perfect rewriter could achieve; not available on real datasets);
-* ``random``: one to six words drawn from the training requests (the floor).
+* ``random``: one to six words drawn from the training requests (the floor);
+* ``refine`` (multi-turn envs): identity first, then each turn adds the most frequent new word of
+  the titles the last query retrieved (a scripted use of the feedback).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from recgym.catalog import choice_error
+from recgym.text import ENGLISH_STOPWORDS
 
 __all__ = ["POLICIES", "Policy", "evaluate", "format_action", "make_policy"]
 
@@ -56,6 +60,38 @@ def _oracle(env: Any, seed: int) -> Policy:
     return policy
 
 
+_WORD = re.compile(r"[a-z][a-z-]{2,}")
+
+
+def _refine(env: Any, seed: int) -> Policy:
+    """A scripted refiner for multi-turn envs, reading only what the agent sees.
+
+    Turn 1 is the identity query. Each later turn repeats the last query and adds the most frequent
+    word of the feedback titles that the query does not contain yet (ties: the earlier word).
+    """
+    first = _identity(env, seed)
+    parser = env.unwrapped.config.parser
+
+    def refine(obs: str) -> str:
+        query = obs.rsplit("Your query: ", 1)[1].split("\n", 1)[0]
+        block = obs.rsplit("Top results:", 1)[1].split("\n\n", 1)[0]
+        used = set(query.lower().split())
+        counts: dict[str, int] = {}
+        for word in _WORD.findall(block.lower()):
+            if word not in used and word not in ENGLISH_STOPWORDS:
+                counts[word] = counts.get(word, 0) + 1
+        return f"{query} {max(counts, key=counts.get)}" if counts else query
+
+    def policy(obs: list[str], infos: list[dict[str, Any]]) -> list[str]:
+        fresh = [i for i, o in enumerate(obs) if "Your query: " not in o]
+        actions = [format_action(refine(o), parser) if "Your query: " in o else "" for o in obs]
+        for i, action in zip(fresh, first([obs[i] for i in fresh], [infos[i] for i in fresh])):
+            actions[i] = action
+        return actions
+
+    return policy
+
+
 def _random(env: Any, seed: int) -> Policy:
     base = env.unwrapped
     names = base.tasks.split_names
@@ -72,7 +108,7 @@ def _random(env: Any, seed: int) -> Policy:
 
 
 POLICIES: dict[str, Callable[[Any, int], Policy]] = {
-    "identity": _identity, "oracle": _oracle, "random": _random,
+    "identity": _identity, "oracle": _oracle, "random": _random, "refine": _refine,
 }
 
 
@@ -100,6 +136,10 @@ def evaluate(env: Any, policy: Policy, split: str, batch_size: int = 1024,
     same retrieval call (e.g. :class:`recgym.export.TrecRunWriter` to write a run file).
     """
     base = env.unwrapped
+    if base.multi_turn:
+        if on_rankings is not None:
+            raise ValueError("run files are written for one-turn envs only")
+        return evaluate_episodes(env, policy, split, batch_size=batch_size, limit=limit)
     rows = base.tasks.split(split)[:limit]
     sums: dict[str, float] = {}
     n_invalid = 0
@@ -159,3 +199,39 @@ class _RecordingRetriever:
             raise RuntimeError(f"the ranking recorded for query {info['query']!r} differs from "
                                "info['retrieved']")
         return ranking
+
+
+def evaluate_episodes(env: Any, policy: Policy, split: str, batch_size: int = 1024,
+                      limit: int | None = None) -> dict[str, Any]:
+    """Mean return and final-turn metrics of ``policy`` over whole episodes (multi-turn envs).
+
+    Episodes of a batch advance together through ``step_batch``; each turn the policy gets the
+    observations and reset infos of the episodes still running. ``reward`` is the mean episode
+    return and ``metrics`` those of each episode's last query.
+    """
+    from recgym.env import Episode
+
+    base = env.unwrapped
+    rows = base.tasks.split(split)[:limit]
+    returns = np.zeros(len(rows))
+    final: list[dict[str, float]] = [{} for _ in rows]
+    n_turns = 0
+    for start in range(0, len(rows), batch_size):
+        episodes = [Episode(int(r)) for r in rows[start : start + batch_size]]
+        infos = [{"task": base.tasks[ep.task_row].to_dict()} for ep in episodes]
+        live = list(range(len(episodes)))
+        while live:
+            obs = [base.observe(episodes[i]) for i in live]
+            actions = policy(obs, [infos[i] for i in live])
+            _, rewards, _, _, step_infos = base.step_batch([episodes[i] for i in live], actions)
+            n_turns += len(live)
+            for i, reward, info in zip(live, rewards, step_infos):
+                returns[start + i] += reward
+                if info["metrics"]:
+                    final[start + i] = info["metrics"]
+            live = [i for i in live if not episodes[i].done]
+    names = sorted({name for m in final for name in m})
+    n = max(len(rows), 1)
+    metrics = {name: sum(m.get(name, 0.0) for m in final) / n for name in names}
+    return {"split": split, "n_tasks": len(rows), "reward": float(returns.sum()) / n,
+            "invalid_rate": 0.0, "mean_turns": n_turns / n, "metrics": metrics}

@@ -62,6 +62,8 @@ def test_encodings(tmp_path):
     assert list(iter_lines(bom)) == [(1, "a,b"), (2, "1,2")]
     with pytest.raises(ValueError, match="unknown encoding"):
         list(iter_lines(bom, "klingon"))
+    with pytest.raises(ValueError, match="not ASCII-compatible.*convert"):
+        list(iter_lines(bom, "utf-16"))
 
 
 def test_read_table_names_file_line_and_column(tmp_path):

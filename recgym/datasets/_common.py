@@ -202,9 +202,12 @@ def iter_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]
     auto = encoding == "auto"
     codec = "utf-8" if auto or encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        "".encode(codec)
+        newline = "\n".encode(codec)
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r} (for {path})") from None
+    if newline != b"\n":
+        raise ValueError(f"encoding {encoding!r} is not ASCII-compatible; files are read line by "
+                         f"line: convert {path} to UTF-8 first")
     lineno = 0
     try:
         with _open_binary(path) as fh:

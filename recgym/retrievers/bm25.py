@@ -273,25 +273,37 @@ class BM25:
                 parts = [np.concatenate(parts)]
                 s = buf.take(parts[0])
                 theta = float(np.partition(s, n_cand - k)[n_cand - k])
+        lookups: list[tuple[int, int, float]] = []
+        bound = 0.0  # the most a candidate can still gain from the terms looked up below
+        for _, t, c in plan[j:]:
+            r = int(self._dense_row[t])
+            if r >= 0:
+                lookups.append((r, c, float(c * maxw[t])))
+                bound += lookups[-1][2]
+                continue
+            # A term without a dense row: scan its postings against the buffer, adding its weight
+            # to the rows that are already candidates only (no new candidate can reach theta).
+            lo, hi = indptr[t], indptr[t + 1]
+            d = docs[lo:hi].astype(np.intp)
+            got = buf.take(d)
+            hit = np.flatnonzero(got)
+            wt = w[lo:hi].take(hit)
+            buf[d.take(hit)] = got.take(hit) + (wt if c == 1 else wt * np.float32(c))
         cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
         s = buf.take(cand)
         buf[cand] = 0
         if j < m:
-            # A candidate whose partial score plus the bound of every remaining term is below
-            # theta cannot enter the top k; the others get the remaining terms' weights.
-            alive = s >= np.float32(theta / (1 + _EPS) - rest[j])
-            cand, s = cand[alive], s[alive]
-            for _, t, c in plan[j:]:
-                r = self._dense_row[t]
-                if r >= 0:
-                    add = self._dense[r].take(cand)
-                else:
-                    lo, hi = indptr[t], indptr[t + 1]
-                    d = docs[lo:hi]
-                    pos = np.searchsorted(d, cand)
-                    pos[pos == len(d)] = 0
-                    add = np.where(d.take(pos) == cand, w[lo:hi].take(pos), np.float32(0))
+            # Drop the candidates that cannot reach theta even with every term still to look up,
+            # look up the next term in the others, repeat; and finally drop those below theta.
+            floor = np.float32(theta)
+            for r, c, ub in lookups:
+                keep = s >= np.float32(theta / (1 + _EPS) - bound)
+                cand, s = cand[keep], s[keep]
+                add = self._dense[r].take(cand)
                 s += add if c == 1 else add * np.float32(c)
+                bound -= ub
+            keep = s >= floor
+            cand, s = cand[keep], s[keep]
         return _top_k(cand, s, k)
 
 
