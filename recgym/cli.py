@@ -81,11 +81,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.env_id not in gym.registry:
         raise choice_error("environment id", args.env_id, recgym.ENV_IDS)
-    kwargs = {**gym.spec(args.env_id).kwargs, **_parse_kwargs(args.kwargs)}
-    config = EnvConfig(**kwargs)
+    given = _parse_kwargs(args.kwargs)
+    config = EnvConfig(**{**gym.spec(args.env_id).kwargs, **given})
     world = load_world(config.world, **config.world_kwargs)
     info = export_world(world, args.out_dir, splits=args.split or None,
-                        meta={"env_id": args.env_id, "kwargs": _parse_kwargs(args.kwargs)})
+                        meta={"env_id": args.env_id, "kwargs": given})
     sizes = ", ".join(f"{n} {s}" for s, n in info["splits"].items())
     print(f"wrote {args.out_dir}: {info['n_items']} items, requests {sizes}; qrels relevance = "
           f"gain x {info['gain_scale']} (relevance level {info['relevance_level']:g})")
@@ -103,19 +103,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"reward: {cfg.reward} (format reward {cfg.format_reward}, "
           f"format penalty {cfg.format_penalty}); parser: {cfg.parser}; depth: {cfg.depth}")
     print(f"observation space: {env.observation_space}; action space: {env.action_space}\n")
-    print("## A few episodes (identity policy: the request as the query, then the oracle)\n")
-    identity, oracle = make_policy("identity", env), make_policy("oracle", env)
+    # Real datasets have no oracle and only some of the generated worlds' splits.
+    names = [n for n in POLICIES if n != "oracle" or base.world.oracle is not None]
+    splits = [s for s in DEMO_SPLITS if s in base.tasks.split_names] or [cfg.split]
+    shown = {n: make_policy(n, env) for n in ("identity", "oracle") if n in names}
+    print(f"## A few episodes ({' then '.join(shown)} policy)\n")
     for episode in range(args.episodes):
-        obs, info = env.reset(seed=args.seed + episode, options={"split": "test"})
-        for name, policy in (("identity", identity), ("oracle", oracle)):
+        obs, info = env.reset(seed=args.seed + episode, options={"split": splits[0]})
+        for name, policy in shown.items():
             env.reset(options={"task_id": info["task"]["id"]})
             _, reward, *_ = env.step(policy([obs], [info])[0])
             print(f"[{name}] reward {reward:.3f}")
             print(env.render())
     print("## Reference policies (means over each split)\n")
     rows = []
-    for split in DEMO_SPLITS:
-        for name in POLICIES:
+    for split in splits:
+        for name in names:
             result = evaluate(env, make_policy(name, env, seed=args.seed), split, limit=args.limit)
             rows.append({"policy": name, **result})
     print(_table(rows, REPORT_METRICS))

@@ -62,7 +62,7 @@ def test_encodings(tmp_path):
     assert list(iter_lines(bom)) == [(1, "a,b"), (2, "1,2")]
     with pytest.raises(ValueError, match="unknown encoding"):
         list(iter_lines(bom, "klingon"))
-    with pytest.raises(ValueError, match="not ASCII-compatible.*convert"):
+    with pytest.raises(ValueError, match=r"not ASCII-compatible.*convert"):
         list(iter_lines(bom, "utf-16"))
 
 

@@ -141,16 +141,16 @@ class BM25:
         if n == 0 or self.n_items == 0:
             return rows, scores
         ids, qpos = self._vocab.encode_batch(queries)
-        bounds = np.searchsorted(qpos, np.arange(n + 1))
+        plan = self._plan(ids, qpos, n, k)
         n_jobs = min(self.n_threads, max(1, n // 16))
         if n_jobs == 1:
-            self._search_range(ids, bounds, 0, n, k, rows, scores)
+            self._search_range(plan, 0, n, k, rows, scores)
             return rows, scores
         if self._pool is None or self._pool._max_workers != n_jobs:
             self._pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="recgym-bm25")
         step = -(-n // (4 * n_jobs))  # a few chunks per thread evens out the load
         jobs = [
-            self._pool.submit(self._search_range, ids, bounds, lo, min(n, lo + step), k, rows, scores)
+            self._pool.submit(self._search_range, plan, lo, min(n, lo + step), k, rows, scores)
             for lo in range(0, n, step)
         ]
         for job in jobs:
@@ -188,10 +188,14 @@ class BM25:
         w = (idf[term] * tf / (tf + norm[docs])).astype(np.float32)
         # Weights are > 0 (search relies on it: a zero in the score buffer means "not seen").
         np.maximum(w, np.finfo(np.float32).tiny, out=w)
+        # Impact order: each term's postings by weight descending, then row ascending. A
+        # positive float32 orders like its bit pattern.
+        order = np.argsort(
+            (term.astype(np.uint64) << np.uint64(32)) | np.invert(w.view(np.uint32)), kind="stable"
+        )
+        docs, w = docs[order], w[order]
         maxw = np.zeros(n_terms, dtype=np.float32)
-        if len(w):
-            maxw = np.maximum.reduceat(w, np.minimum(indptr[:-1], len(w) - 1))
-            maxw[df == 0] = 0
+        maxw[df > 0] = w[indptr[:-1][df > 0]]
         dense_terms = np.flatnonzero((df * _DENSE_FRACTION >= n) & (n >= _DENSE_MIN_ITEMS))
         dense_row = np.full(n_terms, -1, dtype=np.int64)
         dense_row[dense_terms] = np.arange(len(dense_terms))
@@ -213,10 +217,33 @@ class BM25:
             buf = self._local.buf = np.zeros(self.n_items, dtype=np.float32)
         return buf
 
+    def _plan(self, ids: np.ndarray, qpos: np.ndarray, n: int, k: int) -> tuple[Any, ...]:
+        """Each query's distinct terms by decreasing upper bound (count * max weight), ties by
+        term id, as Python lists (start offsets per query; term, count, bound, postings range and
+        dense row per entry): the per-query loop then makes no numpy scalar look-ups."""
+        n_terms = len(self._maxw)
+        key = np.sort(qpos * n_terms + ids)
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        at = np.flatnonzero(first)
+        cnt = np.diff(np.append(at, len(key)))
+        key = key[at]
+        eq = key // n_terms
+        et = key - eq * n_terms
+        ub = cnt * self._maxw[et].astype(np.float64)
+        order = np.lexsort((et, -ub, eq))
+        eq, et, cnt, ub = eq[order], et[order], cnt[order], ub[order]
+        start = np.searchsorted(eq, np.arange(n + 1)).tolist()
+        lo, hi = self._indptr[et], self._indptr[et + 1]
+        dense = self._dense_row[et]
+        # The k-th largest weight of each term (impact order): k items score at least that.
+        kth = np.where(hi - lo >= k, cnt * self._w[np.minimum(lo + k - 1, hi - 1)], 0.0)
+        lists = (cnt, ub, lo, hi, dense, kth)
+        return (start, *(x.tolist() for x in lists))
+
     def _search_range(
         self,
-        ids: np.ndarray,
-        bounds: np.ndarray,
+        plan: tuple[Any, ...],
         lo: int,
         hi: int,
         k: int,
@@ -224,66 +251,74 @@ class BM25:
         out_scores: np.ndarray,
     ) -> None:
         buf = self._buffer()
+        start, cnt, ub, p_lo, p_hi, dense, kth = plan
         for i in range(lo, hi):
-            a, z = bounds[i], bounds[i + 1]
+            a, z = start[i], start[i + 1]
             if z > a:
-                rows, scores = self._search_one(ids[a:z].tolist(), k, buf)
+                rows, scores = self._search_one(
+                    cnt[a:z], ub[a:z], p_lo[a:z], p_hi[a:z], dense[a:z], max(kth[a:z]), k, buf
+                )
                 out_rows[i, : len(rows)] = rows
                 out_scores[i, : len(scores)] = scores
 
-    def _search_one(self, q: list[int], k: int, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """MaxScore top-k of one query given as term ids (``buf`` all zero, and left so)."""
-        indptr, docs, w, maxw = self._indptr, self._docs, self._w, self._maxw
-        counts: dict[int, int] = {}
-        for t in q:
-            counts[t] = counts.get(t, 0) + 1
-        # The plan: terms by decreasing upper bound (count * max weight), ties by term id.
-        plan = sorted((-c * float(maxw[t]), t, c) for t, c in counts.items())
-        m = len(plan)
+    def _search_one(
+        self,
+        cnt: list[int],
+        ub: list[float],
+        p_lo: list[int],
+        p_hi: list[int],
+        dense: list[int],
+        theta: float,
+        k: int,
+        buf: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """MaxScore top-k of one query, its terms given in plan order (``buf`` all zero, and left
+        so)."""
+        docs, w = self._docs, self._w
+        m = len(cnt)
         # rest[j]: the most an item can score from plan terms j.. (MaxScore's remaining bound).
         rest = [0.0] * (m + 1)
         for j in range(m - 1, -1, -1):
-            rest[j] = rest[j + 1] - plan[j][0]
-        _, t, c = plan[0]
-        lo, hi = indptr[t], indptr[t + 1]
+            rest[j] = rest[j + 1] + ub[j]
+        lo, hi, c = p_lo[0], p_hi[0], cnt[0]
+        if m == 1:  # impact order: the top k are the first k postings
+            hi = min(hi, lo + k)
+            return docs[lo:hi].astype(np.int64), w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
         cand = docs[lo:hi].astype(np.intp)
         wt = w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
-        if m == 1:
-            return _top_k(cand, wt, k)
-        # Accumulate postings term by term into buf; stop when theta, the k-th best partial score,
-        # beats the bound of the remaining terms. Since theta <= rest[0] - rest[j], computing it
-        # is only worth it once that exceeds rest[j].
+        # Accumulate postings term by term into buf; stop when theta, a lower bound of the k-th
+        # best score (at first the best k-th weight of a single term), beats the bound of the
+        # remaining terms. theta is refined on the candidates when it could make a difference.
         buf[cand] = wt
         parts = [cand]
         n_cand = len(cand)
-        theta = -np.inf
         j = 1
-        if n_cand >= k and rest[0] - rest[1] > rest[1] * (1 + _EPS):
-            theta = float(np.partition(wt, n_cand - k)[n_cand - k])
         while j < m and not rest[j] * (1 + _EPS) < theta:
-            _, t, c = plan[j]
-            lo, hi = indptr[t], indptr[t + 1]
+            lo, hi, c = p_lo[j], p_hi[j], cnt[j]
             d = docs[lo:hi].astype(np.intp)
             got = buf.take(d)
             parts.append(d[got == 0])  # weights are > 0: zero marks a row not seen yet
             n_cand += len(parts[-1])
-            buf[d] = got + (w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c))
+            got += w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
+            buf[d] = got
             j += 1
-            if j < m and n_cand >= k and rest[0] - rest[j] > rest[j] * (1 + _EPS):
+            if (
+                j < m
+                and n_cand >= k
+                and theta <= rest[j] * (1 + _EPS) < rest[0] - rest[j]
+            ):
                 parts = [np.concatenate(parts)]
-                s = buf.take(parts[0])
-                theta = float(np.partition(s, n_cand - k)[n_cand - k])
+                theta = float(np.partition(buf.take(parts[0]), n_cand - k)[n_cand - k])
         lookups: list[tuple[int, int, float]] = []
         bound = 0.0  # the most a candidate can still gain from the terms looked up below
-        for _, t, c in plan[j:]:
-            r = int(self._dense_row[t])
-            if r >= 0:
-                lookups.append((r, c, float(c * maxw[t])))
-                bound += lookups[-1][2]
+        for i in range(j, m):
+            lo, hi, c = p_lo[i], p_hi[i], cnt[i]
+            if dense[i] >= 0:
+                lookups.append((dense[i], c, ub[i]))
+                bound += ub[i]
                 continue
             # A term without a dense row: scan its postings against the buffer, adding its weight
             # to the rows that are already candidates only (no new candidate can reach theta).
-            lo, hi = indptr[t], indptr[t + 1]
             d = docs[lo:hi].astype(np.intp)
             got = buf.take(d)
             hit = np.flatnonzero(got)
@@ -294,15 +329,15 @@ class BM25:
         buf[cand] = 0
         if j < m:
             # Drop the candidates that cannot reach theta even with every term still to look up,
-            # look up the next term in the others, repeat; and finally drop those below theta.
-            floor = np.float32(theta)
-            for r, c, ub in lookups:
+            # look up the next term in the others, repeat; finally drop those below theta (a
+            # lower bound of the k-th best final score).
+            for r, c, u in lookups:
                 keep = s >= np.float32(theta / (1 + _EPS) - bound)
                 cand, s = cand[keep], s[keep]
                 add = self._dense[r].take(cand)
                 s += add if c == 1 else add * np.float32(c)
-                bound -= ub
-            keep = s >= floor
+                bound -= u
+            keep = s >= np.float32(theta)
             cand, s = cand[keep], s[keep]
         return _top_k(cand, s, k)
 
@@ -311,12 +346,10 @@ def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np
     """The ``k`` best ``(row, score)`` by score descending then row ascending (scores > 0)."""
     # A non-negative float32 orders like its bit pattern, so ``~bits << 32 | row`` is one uint64
     # key whose ascending order is (score descending, row ascending).
-    key = np.invert(scores.view(np.uint32)).astype(np.uint64)
-    key <<= np.uint64(32)
-    key |= rows.astype(np.uint64)
+    key = np.left_shift(np.invert(scores.view(np.uint32)), 32, dtype=np.uint64)
+    key |= rows.view(np.uint64)
     if len(key) > k:
         key = np.partition(key, k - 1)[:k]
     key.sort()
-    top = (key & _U32).view(np.int64)
-    score = np.invert((key >> np.uint64(32)).astype(np.uint32)).view(np.float32)
-    return top, score
+    half = key.view(np.uint32)  # little-endian halves: [row, ~bits] per key
+    return half[0::2].astype(np.int64), np.invert(half[1::2]).view(np.float32)
