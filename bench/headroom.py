@@ -29,8 +29,11 @@ def table(env_id: str, kwargs: dict) -> str:
     env = gym.make(env_id, **kwargs)
     base = env.unwrapped
     policies = ["identity", "oracle", "random"] + (["refine"] if base.multi_turn else [])
-    lines = [f"### {env_id}\n", "| split | policy | return | " + " | ".join(COLUMNS) + " |",
-             "|---" * (3 + len(COLUMNS)) + "|"]
+    lines = [
+        f"### {env_id}\n",
+        "| split | policy | return | " + " | ".join(COLUMNS) + " |",
+        "|---" * (3 + len(COLUMNS)) + "|",
+    ]
     for split in SPLITS[base.config.world]:
         for name in policies:
             r = evaluate(env, make_policy(name, env), split)
@@ -41,8 +44,11 @@ def table(env_id: str, kwargs: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", default=[
-        "RecQuery-v0", "RecQuerySeq-v0", "RecQueryRefine-v0", "RecQuerySeqRefine-v0"])
+    parser.add_argument(
+        "--envs",
+        nargs="+",
+        default=["RecQuery-v0", "RecQuerySeq-v0", "RecQueryRefine-v0", "RecQuerySeqRefine-v0"],
+    )
     parser.add_argument("--kwargs", default="{}", help="JSON gym.make keyword arguments")
     args = parser.parse_args()
     for env_id in args.envs:

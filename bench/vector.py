@@ -39,8 +39,12 @@ def main() -> None:
     print("|---|---|---|---|")
     for n in args.sizes:
         native = gym.make_vec(args.env, num_envs=n, vectorization_mode="vector_entry_point")
-        sync = gym.make_vec(args.env, num_envs=n, vectorization_mode="sync",
-                            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+        sync = gym.make_vec(
+            args.env,
+            num_envs=n,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        )
         a, b = steps_per_second(native, args.seconds), steps_per_second(sync, args.seconds)
         print(f"| {n} | {a:,.0f} | {b:,.0f} | {a / b:.1f}x |")
 

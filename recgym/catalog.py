@@ -2,8 +2,8 @@
 
 A :class:`Catalog` is what the retriever indexes and the agent never reads. A :class:`Task` is one
 request with graded judgments (item id -> gain). A :class:`TaskSet` holds tasks with disjoint named
-splits. :class:`Qrels` compiles a task set's judgments against a catalog into sorted arrays so that a
-whole batch of rankings is looked up in one vectorised call.
+splits. :class:`Qrels` compiles a task set's judgments against a catalog into sorted arrays so that
+a whole batch of rankings is looked up in one vectorised call.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "ArrayJudgments", "Catalog", "Qrels", "Task", "TaskSet", "assign_splits", "choice_error",
+    "ArrayJudgments",
+    "Catalog",
+    "Qrels",
+    "Task",
+    "TaskSet",
+    "assign_splits",
+    "choice_error",
     "stable_fraction",
 ]
 
@@ -49,7 +55,9 @@ def stable_fraction(keys: Sequence[str], seed: int) -> np.ndarray:
 
 
 def assign_splits(keys: Sequence[str], fractions: Mapping[str, float], seed: int) -> np.ndarray:
-    """Assign each key to a named split with the given fractions, reproducibly (:func:`stable_fraction`).
+    """Assign each key to a named split with the given fractions, reproducibly.
+
+    Keys are placed by :func:`stable_fraction`, so the assignment never depends on their order.
 
     A key's split depends only on the key, the seed and the fractions, so adding or removing other
     keys never moves it. Fractions must be positive and sum to 1.
@@ -63,7 +71,9 @@ def assign_splits(keys: Sequence[str], fractions: Mapping[str, float], seed: int
     if not names or not np.all(np.isfinite(values)) or values.min() <= 0:
         raise ValueError(f"split fractions must be positive numbers, got {dict(fractions)}")
     if abs(values.sum() - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must sum to 1, got {dict(fractions)} (sum {values.sum():g})")
+        raise ValueError(
+            f"split fractions must sum to 1, got {dict(fractions)} (sum {values.sum():g})"
+        )
     edges = np.cumsum(values)
     edges[-1] = 1.0
     which = np.searchsorted(edges, stable_fraction(keys, seed), side="right")
@@ -112,7 +122,9 @@ class Catalog:
             raise ValueError(f"Catalog item ids must be unique; {dup!r} appears more than once")
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "titles", list(self.titles))
-        object.__setattr__(self, "fields", MappingProxyType({k: list(v) for k, v in self.fields.items()}))
+        object.__setattr__(
+            self, "fields", MappingProxyType({k: list(v) for k, v in self.fields.items()})
+        )
         object.__setattr__(self, "categories", categories)
         object.__setattr__(self, "popularity", popularity)
         object.__setattr__(self, "_row", None)
@@ -124,7 +136,9 @@ class Catalog:
     def rows(self, item_ids: Iterable[str]) -> np.ndarray:
         """Row index of each item id, ``-1`` for ids not in the catalog."""
         if self._row is None:
-            object.__setattr__(self, "_row", {item_id: i for i, item_id in enumerate(self.ids.tolist())})
+            object.__setattr__(
+                self, "_row", {item_id: i for i, item_id in enumerate(self.ids.tolist())}
+            )
         row = self._row
         return np.fromiter((row.get(i, -1) for i in item_ids), dtype=np.int64)
 
@@ -143,7 +157,11 @@ class Catalog:
         """A hex digest of everything a retriever could index; the key of on-disk index caches."""
         if self._hash is None:
             h = hashlib.blake2b(digest_size=16)
-            for column in (self.ids.tolist(), self.titles, *(self.fields[k] for k in sorted(self.fields))):
+            for column in (
+                self.ids.tolist(),
+                self.titles,
+                *(self.fields[k] for k in sorted(self.fields)),
+            ):
                 for value in column:
                     h.update(value.encode("utf-8", "surrogatepass"))
                     h.update(b"\x00")
@@ -198,7 +216,7 @@ class Task:
     Attributes:
         id: unique task id.
         request: the text the agent reads (a shopper's words, a rendered history, a query).
-        judgments: item id -> graded gain (``>= 0``; trec_eval's linear gain). Unjudged items gain 0.
+        judgments: item id -> graded gain (``>= 0``; trec_eval's linear gain); unjudged items: 0.
         split: the split this task belongs to (``train``, ``test``, ``test_ood_category``, ...).
         fields: structured fields of the request (product type, attributes, phrasing style, ...).
     """
@@ -214,7 +232,9 @@ class Task:
             return  # validated on construction
         for item_id, gain in self.judgments.items():
             if not np.isfinite(gain) or gain < 0:
-                raise ValueError(f"task {self.id!r}: gain of item {item_id!r} must be >= 0, got {gain}")
+                raise ValueError(
+                    f"task {self.id!r}: gain of item {item_id!r} must be >= 0, got {gain}"
+                )
 
     def to_dict(self, with_judgments: bool = False) -> dict[str, Any]:
         """A plain dict of the task (what ``info["task"]`` holds; judgments only on request)."""

@@ -43,7 +43,8 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     sep = "|" + "---|" * (3 + len(columns))
     body = [
         f"| {r['policy']} | {r['split']} | {r['n_tasks']} | "
-        + " | ".join(f"{r['metrics'][c]:.3f}" for c in columns) + " |"
+        + " | ".join(f"{r['metrics'][c]:.3f}" for c in columns)
+        + " |"
         for r in rows
     ]
     return "\n".join([head, sep, *body])
@@ -62,8 +63,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     policy = make_policy(args.policy, env, seed=args.seed)
     if args.run_file:
         with TrecRunWriter(args.run_file, tag=args.run_tag) as writer:
-            result = evaluate(env, policy, args.split, batch_size=args.batch_size,
-                              limit=args.limit, on_rankings=writer)
+            result = evaluate(
+                env,
+                policy,
+                args.split,
+                batch_size=args.batch_size,
+                limit=args.limit,
+                on_rankings=writer,
+            )
     else:
         result = evaluate(env, policy, args.split, batch_size=args.batch_size, limit=args.limit)
     result = {"env": args.env_id, "policy": args.policy, **result}
@@ -84,11 +91,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     given = _parse_kwargs(args.kwargs)
     config = EnvConfig(**{**gym.spec(args.env_id).kwargs, **given})
     world = load_world(config.world, **config.world_kwargs)
-    info = export_world(world, args.out_dir, splits=args.split or None,
-                        meta={"env_id": args.env_id, "kwargs": given})
+    info = export_world(
+        world,
+        args.out_dir,
+        splits=args.split or None,
+        meta={"env_id": args.env_id, "kwargs": given},
+    )
     sizes = ", ".join(f"{n} {s}" for s, n in info["splits"].items())
-    print(f"wrote {args.out_dir}: {info['n_items']} items, requests {sizes}; qrels relevance = "
-          f"gain x {info['gain_scale']} (relevance level {info['relevance_level']:g})")
+    print(
+        f"wrote {args.out_dir}: {info['n_items']} items, requests {sizes}; qrels relevance = "
+        f"gain x {info['gain_scale']} (relevance level {info['relevance_level']:g})"
+    )
     return 0
 
 
@@ -100,8 +113,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"# {args.env_id}  (built in {time.perf_counter() - start:.1f} s)\n")
     print(base.world.description)
     print(f"\nretriever: {cfg.retriever} {dict(base.retriever.config())}")
-    print(f"reward: {cfg.reward} (format reward {cfg.format_reward}, "
-          f"format penalty {cfg.format_penalty}); parser: {cfg.parser}; depth: {cfg.depth}")
+    print(
+        f"reward: {cfg.reward} (format reward {cfg.format_reward}, "
+        f"format penalty {cfg.format_penalty}); parser: {cfg.parser}; depth: {cfg.depth}"
+    )
     print(f"observation space: {env.observation_space}; action space: {env.action_space}\n")
     # Real datasets have no oracle and only some of the generated worlds' splits.
     names = [n for n in POLICIES if n != "oracle" or base.world.oracle is not None]
@@ -134,27 +149,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="mean metrics of a policy over a split")
     ev.add_argument("env_id")
-    ev.add_argument("--policy", default="identity",
-                    help=f"{', '.join(POLICIES)}, or module:callable (batch of observations and "
-                         "infos -> list of actions)")
+    ev.add_argument(
+        "--policy",
+        default="identity",
+        help=f"{', '.join(POLICIES)}, or module:callable (batch of observations and "
+        "infos -> list of actions)",
+    )
     ev.add_argument("--split", default="test")
     ev.add_argument("--kwargs", help="JSON object of gym.make keyword arguments")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--limit", type=int, help="evaluate only the first N tasks of the split")
     ev.add_argument("--batch-size", type=int, default=1024)
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--run-file", metavar="PATH",
-                    help="also write the scored rankings as a TREC run file (rank-based scores)")
+    ev.add_argument(
+        "--run-file",
+        metavar="PATH",
+        help="also write the scored rankings as a TREC run file (rank-based scores)",
+    )
     ev.add_argument("--run-tag", default="recgym", help="the run file's tag column")
     ev.set_defaults(func=cmd_evaluate)
 
-    ex = sub.add_parser("export", help="write an environment's catalog, requests and judgments "
-                        "as a BEIR folder plus TREC qrels")
+    ex = sub.add_parser(
+        "export",
+        help="write an environment's catalog, requests and judgments "
+        "as a BEIR folder plus TREC qrels",
+    )
     ex.add_argument("env_id")
     ex.add_argument("out_dir", metavar="DIR")
     ex.add_argument("--kwargs", help="JSON object of gym.make keyword arguments")
-    ex.add_argument("--split", action="append",
-                    help="a split to write (repeatable; default: every split)")
+    ex.add_argument(
+        "--split", action="append", help="a split to write (repeatable; default: every split)"
+    )
     ex.set_defaults(func=cmd_export)
 
     demo = sub.add_parser("demo", help="env card, a few episodes, and the reference policies")

@@ -25,11 +25,11 @@ __all__ = ["INFO_METRICS", "PROMPTS", "EnvConfig", "Episode", "RecQueryEnv"]
 PROMPTS: dict[str, str] = {
     "plain": "{request}",
     "rec-r1": (
-        "You are a search expert. A shopper asked: \"{request}\"\n"
+        'You are a search expert. A shopper asked: "{request}"\n'
         "Write one search query that finds the products they want in an online store's catalog. "
         "Think it through inside <think> </think>, then give the query as JSON inside "
         "<answer> </answer>, for example: "
-        "<think>...</think><answer>{{\"query\": \"...\"}}</answer>"
+        '<think>...</think><answer>{{"query": "..."}}</answer>'
     ),
 }
 _DEFAULT_PARSER = {"plain": "raw", "rec-r1": "rec-r1"}
@@ -108,8 +108,14 @@ class EnvConfig:
             raise choice_error("turn_reward", self.turn_reward, TURN_REWARDS)
         if not self.stop_action.strip():
             raise ValueError("stop_action must be a non-empty string")
-        for name in ("depth", "max_query_chars", "max_query_terms", "info_top_n", "turns",
-                     "feedback_top_n"):
+        for name in (
+            "depth",
+            "max_query_chars",
+            "max_query_terms",
+            "info_top_n",
+            "turns",
+            "feedback_top_n",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -138,7 +144,9 @@ class EnvConfig:
 
 
 @lru_cache(maxsize=8)
-def _indexed_retriever(world: str, world_json: str, retriever: str, retriever_json: str) -> Retriever:
+def _indexed_retriever(
+    world: str, world_json: str, retriever: str, retriever_json: str
+) -> Retriever:
     """One index per (world, retriever config) in a process, shared by every env that uses it."""
     backend = make_retriever(retriever, **json.loads(retriever_json))
     backend.index(load_world(world, **json.loads(world_json)).catalog)
@@ -246,7 +254,10 @@ class RecQueryEnv(gym.Env[str, str]):
         self.tasks.split(cfg.split)  # fail early on an unknown split
         self.qrels = _qrels(cfg.world, world_json)
         self.retriever = _indexed_retriever(
-            cfg.world, world_json, cfg.retriever, json.dumps(dict(cfg.retriever_kwargs), sort_keys=True)
+            cfg.world,
+            world_json,
+            cfg.retriever,
+            json.dumps(dict(cfg.retriever_kwargs), sort_keys=True),
         )
         self.reward_spec = cfg.reward_spec
         self._parse: Callable[[str], ParsedAction] = make_parser(cfg.parser)
@@ -255,7 +266,9 @@ class RecQueryEnv(gym.Env[str, str]):
         self._metric_names += [m for m in self.reward_spec.metrics if m not in self._metric_names]
         pop = self.catalog.popularity
         # Popularity percentile of each item in [0, 1] (1 = the best-seller).
-        self._pop_pct = np.argsort(np.argsort(pop, kind="stable"), kind="stable") / max(len(pop) - 1, 1)
+        self._pop_pct = np.argsort(np.argsort(pop, kind="stable"), kind="stable") / max(
+            len(pop) - 1, 1
+        )
         self.observation_space = AnyText(max_length=self._max_observation_length())
         self.action_space = AnyText(max_length=1 << 20)
         self._episode: Episode | None = None
@@ -336,8 +349,10 @@ class RecQueryEnv(gym.Env[str, str]):
     def _instruction(self, first: bool = False) -> str:
         if first:
             return ""
-        return (f"\n\nWrite a better query to improve these results, or answer "
-                f"{self.config.stop_action} to finish.")
+        return (
+            f"\n\nWrite a better query to improve these results, or answer "
+            f"{self.config.stop_action} to finish."
+        )
 
     def _feedback(self, query: str, titles: list[str]) -> str:
         lines = [f"\n\nYour query: {query}", "Top results:"]
@@ -397,9 +412,13 @@ class RecQueryEnv(gym.Env[str, str]):
 
     def _stop_info(self, ep: Episode) -> dict[str, Any]:
         return {
-            "metrics": {}, "query": "", "retrieved": [],
-            "task": self.tasks[ep.task_row].to_dict(), "format_valid": ep.turn > 1,
-            "invalid_reason": None if ep.turn > 1 else "stop_before_any_query", "capped": None,
+            "metrics": {},
+            "query": "",
+            "retrieved": [],
+            "task": self.tasks[ep.task_row].to_dict(),
+            "format_valid": ep.turn > 1,
+            "invalid_reason": None if ep.turn > 1 else "stop_before_any_query",
+            "capped": None,
         }
 
     # ---------------------------------------------------------------- batched scoring
@@ -409,13 +428,15 @@ class RecQueryEnv(gym.Env[str, str]):
         return self._template.replace("{request}", request)
 
     def score(
-        self, task_ids: Sequence[str | int], queries: Sequence[str]
+        self, task_ids: Sequence[str | int], queries: Sequence[str], *, rankings: bool = False
     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Score a batch of agent outputs against their tasks in one retrieval call.
 
         Args:
             task_ids: task ids (``str``) or task rows (``int``), one per query.
             queries: the agent's outputs, parsed by the env's parser and capped.
+            rankings: also put the whole ranking (item ids, best first, up to ``depth``) in
+                ``info["ranking"]``, e.g. to write a TREC run file.
 
         Returns:
             ``(rewards, infos)``: a float64 array of shape ``(n,)`` and one info dict per query,
@@ -430,7 +451,11 @@ class RecQueryEnv(gym.Env[str, str]):
         parsed = [self._parse(check_action(q)) for q in queries]
         final, capped = [], []
         for p in parsed:
-            q, c = cap_query(p.query, cfg.max_query_chars, cfg.max_query_terms) if p.valid else ("", None)
+            q, c = (
+                cap_query(p.query, cfg.max_query_chars, cfg.max_query_terms)
+                if p.valid
+                else ("", None)
+            )
             final.append(q)
             capped.append(c)
         valid = np.array([p.valid for p in parsed], dtype=bool)
@@ -440,8 +465,13 @@ class RecQueryEnv(gym.Env[str, str]):
             rows[idx], _ = self.retriever.search([final[i] for i in idx], cfg.depth)
         gains = self.qrels.lookup(task_rows, rows)
         ideal = self.qrels.ideal_gains(task_rows, cfg.depth)
-        metrics = compute(self._metric_names, gains, ideal, self.qrels.n_relevant[task_rows],
-                          rel_level=self.qrels.rel_level)
+        metrics = compute(
+            self._metric_names,
+            gains,
+            ideal,
+            self.qrels.n_relevant[task_rows],
+            rel_level=self.qrels.rel_level,
+        )
         top = rows[:, :10]
         pop = np.where(top >= 0, self._pop_pct[top], 0.0)
         n_top = np.maximum((top >= 0).sum(axis=1), 1)
@@ -452,23 +482,31 @@ class RecQueryEnv(gym.Env[str, str]):
         infos = []
         for i, row in enumerate(task_rows):
             top_rows = rows[i, : cfg.info_top_n]
-            infos.append({
-                "metrics": {name: float(values[i]) for name, values in metrics.items()},
-                "query": final[i],
-                "retrieved": ids[top_rows[top_rows >= 0]].tolist(),
-                "task": self.tasks[row].to_dict(),
-                "format_valid": bool(valid[i]),
-                "invalid_reason": parsed[i].invalid_reason,
-                "capped": capped[i],
-            })
+            infos.append(
+                {
+                    "metrics": {name: float(values[i]) for name, values in metrics.items()},
+                    "query": final[i],
+                    "retrieved": ids[top_rows[top_rows >= 0]].tolist(),
+                    "task": self.tasks[row].to_dict(),
+                    "format_valid": bool(valid[i]),
+                    "invalid_reason": parsed[i].invalid_reason,
+                    "capped": capped[i],
+                }
+            )
+            if rankings:
+                infos[-1]["ranking"] = ids[rows[i][rows[i] >= 0]].tolist()
         return rewards, infos
 
     # ---------------------------------------------------------------- pickling
 
     def __getstate__(self) -> dict[str, Any]:
         # The world and index are rebuilt (or fetched from the process cache) from the config.
-        return {"config": self.config.to_dict(), "render_mode": self.render_mode,
-                "np_random": self._np_random, "episode": self._episode}
+        return {
+            "config": self.config.to_dict(),
+            "render_mode": self.render_mode,
+            "np_random": self._np_random,
+            "episode": self._episode,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(render_mode=state["render_mode"], **state["config"])

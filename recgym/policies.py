@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,8 @@ def _identity(env: Any, seed: int) -> Policy:
     if world.identity is None:
         return lambda obs, infos: [format_action(i["task"]["request"], parser) for i in infos]
     return lambda obs, infos: [
-        format_action(world.identity(tasks[tasks.row(i["task"]["id"])]), parser) for i in infos]
+        format_action(world.identity(tasks[tasks.row(i["task"]["id"])]), parser) for i in infos
+    ]
 
 
 def _oracle(env: Any, seed: int) -> Policy:
@@ -54,8 +55,10 @@ def _oracle(env: Any, seed: int) -> Policy:
     tasks, parser = base.tasks, base.config.parser
 
     def policy(obs: list[str], infos: list[dict[str, Any]]) -> list[str]:
-        return [format_action(base.world.oracle(tasks[tasks.row(i["task"]["id"])]), parser)
-                for i in infos]
+        return [
+            format_action(base.world.oracle(tasks[tasks.row(i["task"]["id"])]), parser)
+            for i in infos
+        ]
 
     return policy
 
@@ -101,14 +104,19 @@ def _random(env: Any, seed: int) -> Policy:
     parser = base.config.parser
 
     def policy(obs: list[str], infos: list[dict[str, Any]]) -> list[str]:
-        return [format_action(" ".join(rng.choice(words, size=int(rng.integers(1, 7)))), parser)
-                for _ in obs]
+        return [
+            format_action(" ".join(rng.choice(words, size=int(rng.integers(1, 7)))), parser)
+            for _ in obs
+        ]
 
     return policy
 
 
 POLICIES: dict[str, Callable[[Any, int], Policy]] = {
-    "identity": _identity, "oracle": _oracle, "random": _random, "refine": _refine,
+    "identity": _identity,
+    "oracle": _oracle,
+    "random": _random,
+    "refine": _refine,
 }
 
 
@@ -125,15 +133,19 @@ def make_policy(name: str, env: Any, seed: int = 0) -> Policy:
     return POLICIES[name](env, seed)
 
 
-def evaluate(env: Any, policy: Policy, split: str, batch_size: int = 1024,
-             limit: int | None = None,
-             on_rankings: Callable[[list[str], list[list[str]]], None] | None = None,
-             ) -> dict[str, Any]:
+def evaluate(
+    env: Any,
+    policy: Policy,
+    split: str,
+    batch_size: int = 1024,
+    limit: int | None = None,
+    on_rankings: Callable[[list[str], list[list[str]]], None] | None = None,
+) -> dict[str, Any]:
     """Mean metrics and reward of ``policy`` over every task of ``split`` (batched ``score``).
 
     ``on_rankings(task_ids, rankings)``, when given, receives after each batch the full ranking
-    (item ids, best first, up to the env's ``depth``) that each task was scored on, taken from the
-    same retrieval call (e.g. :class:`recgym.export.TrecRunWriter` to write a run file).
+    (item ids, best first, up to the env's ``depth``) that each task was scored on, from the same
+    retrieval call (``score(..., rankings=True)``); e.g. :class:`recgym.export.TrecRunWriter`.
     """
     base = env.unwrapped
     if base.multi_turn:
@@ -143,66 +155,33 @@ def evaluate(env: Any, policy: Policy, split: str, batch_size: int = 1024,
     rows = base.tasks.split(split)[:limit]
     sums: dict[str, float] = {}
     n_invalid = 0
-    recorder = None
-    if on_rankings is not None:
-        recorder = base.retriever = _RecordingRetriever(base.retriever)
-    try:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            tasks = [base.tasks[r] for r in batch]
-            infos = [{"task": t.to_dict()} for t in tasks]
-            actions = policy([base.render_prompt(t.request) for t in tasks], infos)
-            rewards, step_infos = base.score(batch.tolist(), actions)
-            if recorder is not None:
-                on_rankings([t.id for t in tasks],
-                            [recorder.ranking(info, base.catalog.ids) for info in step_infos])
-                recorder.seen.clear()
-            sums["reward"] = sums.get("reward", 0.0) + float(rewards.sum())
-            for info in step_infos:
-                n_invalid += not info["format_valid"]
-                for name, value in info["metrics"].items():
-                    sums[name] = sums.get(name, 0.0) + value
-    finally:
-        if recorder is not None:
-            base.retriever = recorder.inner
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        tasks = [base.tasks[r] for r in batch]
+        infos = [{"task": t.to_dict()} for t in tasks]
+        actions = policy([base.render_prompt(t.request) for t in tasks], infos)
+        rewards, step_infos = base.score(batch.tolist(), actions, rankings=on_rankings is not None)
+        if on_rankings is not None:
+            on_rankings([t.id for t in tasks], [info.pop("ranking") for info in step_infos])
+        sums["reward"] = sums.get("reward", 0.0) + float(rewards.sum())
+        for info in step_infos:
+            n_invalid += not info["format_valid"]
+            for name, value in info["metrics"].items():
+                sums[name] = sums.get(name, 0.0) + value
     n = max(len(rows), 1)
     metrics = {name: total / n for name, total in sums.items() if name != "reward"}
-    return {"split": split, "n_tasks": len(rows), "reward": sums.get("reward", 0.0) / n,
-            "invalid_rate": n_invalid / n, "metrics": metrics}
+    return {
+        "split": split,
+        "n_tasks": len(rows),
+        "reward": sums.get("reward", 0.0) / n,
+        "invalid_rate": n_invalid / n,
+        "metrics": metrics,
+    }
 
 
-class _RecordingRetriever:
-    """The env's retriever, keeping the rows each query retrieved during one ``score`` call."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.seen: dict[str, np.ndarray] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        rows, scores = self.inner.search(queries, k)
-        self.seen.update(zip(queries, rows, strict=True))
-        return rows, scores
-
-    def ranking(self, info: dict[str, Any], ids: np.ndarray) -> list[str]:
-        """The item ids the step described by ``info`` was scored on."""
-        rows = self.seen.get(info["query"]) if info["format_valid"] else None
-        if rows is None:
-            if info["retrieved"]:
-                raise RuntimeError(f"the env scored query {info['query']!r} without retrieving "
-                                   "it through env.retriever; cannot write its ranking")
-            return []  # a malformed or empty query: nothing was retrieved
-        ranking = ids[rows[rows >= 0]].tolist()
-        if ranking[: len(info["retrieved"])] != info["retrieved"]:
-            raise RuntimeError(f"the ranking recorded for query {info['query']!r} differs from "
-                               "info['retrieved']")
-        return ranking
-
-
-def evaluate_episodes(env: Any, policy: Policy, split: str, batch_size: int = 1024,
-                      limit: int | None = None) -> dict[str, Any]:
+def evaluate_episodes(
+    env: Any, policy: Policy, split: str, batch_size: int = 1024, limit: int | None = None
+) -> dict[str, Any]:
     """Mean return and final-turn metrics of ``policy`` over whole episodes (multi-turn envs).
 
     Episodes of a batch advance together through ``step_batch``; each turn the policy gets the
@@ -233,5 +212,11 @@ def evaluate_episodes(env: Any, policy: Policy, split: str, batch_size: int = 10
     names = sorted({name for m in final for name in m})
     n = max(len(rows), 1)
     metrics = {name: sum(m.get(name, 0.0) for m in final) / n for name in names}
-    return {"split": split, "n_tasks": len(rows), "reward": float(returns.sum()) / n,
-            "invalid_rate": 0.0, "mean_turns": n_turns / n, "metrics": metrics}
+    return {
+        "split": split,
+        "n_tasks": len(rows),
+        "reward": float(returns.sum()) / n,
+        "invalid_rate": 0.0,
+        "mean_turns": n_turns / n,
+        "metrics": metrics,
+    }

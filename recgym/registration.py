@@ -41,9 +41,17 @@ def load_specs() -> list[EnvSpecFile]:
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"env spec {f.name}: not valid TOML: {exc}") from None
         if raw.get("id") != f.name.removesuffix(".toml"):
-            raise ValueError(f"env spec {f.name}: its id must equal the file name, got {raw.get('id')!r}")
-        specs.append(EnvSpecFile(raw["id"], raw.get("summary", ""), raw.get("kwargs", {}),
-                                 raw.get("max_episode_steps")))
+            raise ValueError(
+                f"env spec {f.name}: its id must equal the file name, got {raw.get('id')!r}"
+            )
+        specs.append(
+            EnvSpecFile(
+                raw["id"],
+                raw.get("summary", ""),
+                raw.get("kwargs", {}),
+                raw.get("max_episode_steps"),
+            )
+        )
     return sorted(specs, key=lambda s: s.id)
 
 
@@ -52,7 +60,12 @@ def register_all() -> list[str]:
     ids = []
     for spec in load_specs():
         if spec.id not in gym.registry:
-            gym.register(id=spec.id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,
-                         kwargs=spec.kwargs, max_episode_steps=spec.max_episode_steps)
+            gym.register(
+                id=spec.id,
+                entry_point=ENTRY_POINT,
+                vector_entry_point=VECTOR_ENTRY_POINT,
+                kwargs=spec.kwargs,
+                max_episode_steps=spec.max_episode_steps,
+            )
         ids.append(spec.id)
     return ids

@@ -87,7 +87,7 @@ class RewardSpec:
         n_terms: np.ndarray,
         popularity: np.ndarray,
     ) -> np.ndarray:
-        """Rewards of a batch from its metric arrays, validity mask, query lengths and popularity."""
+        """Rewards of a batch from its metrics, validity mask, query lengths and popularity."""
         reward = sum(w * metrics[name] for w, name in self.terms)
         reward = reward + self.format_reward
         if self.length_penalty:

@@ -40,7 +40,9 @@ def stack_infos(infos: list[dict[str, Any] | None], n: int) -> dict[str, Any]:
             for i, v in zip(idx, values):
                 nested[i] = v
             array: Any = stack_infos(nested, n)
-        elif key != "final_obs" and (type(first) in (int, float, bool) or isinstance(first, np.number)):
+        elif key != "final_obs" and (
+            type(first) in (int, float, bool) or isinstance(first, np.number)
+        ):
             array = np.zeros(n, dtype=type(first))
             array[idx] = values
         else:
@@ -103,7 +105,9 @@ class RecQueryVectorEnv(VectorEnv):
             if s is not None:
                 self._rngs[i] = seeding.np_random(s)[0]
             infos.append(self._start(i, options))
-        return tuple(self.env.observe(ep) for ep in self._episodes), stack_infos(infos, self.num_envs)
+        return tuple(self.env.observe(ep) for ep in self._episodes), stack_infos(
+            infos, self.num_envs
+        )
 
     def _start(self, i: int, options: dict[str, Any] | None = None) -> dict[str, Any]:
         row = self.env.draw_task(self._rngs[i], options)
@@ -118,7 +122,9 @@ class RecQueryVectorEnv(VectorEnv):
             raise ValueError(f"got {len(actions)} actions for {self.num_envs} sub-environments")
         if any(ep is None for ep in self._episodes):
             raise RuntimeError("call reset() before step()")
-        obs, rewards, terminated, truncated, step_infos = self.env.step_batch(self._episodes, actions)
+        obs, rewards, terminated, truncated, step_infos = self.env.step_batch(
+            self._episodes, actions
+        )
         infos = []
         for i, info in enumerate(step_infos):
             if terminated[i] or truncated[i]:

@@ -13,9 +13,13 @@ from recgym.catalog import (
 
 
 def small_catalog():
-    return Catalog(ids=["a", "b", "c", "d"], titles=["red mug", "blue mug", "tea", "pot"],
-                   fields={"brand": ["X", "Y", "", "Z"]}, categories=["k", "k", "g", "k"],
-                   popularity=[4, 3, 2, 1])
+    return Catalog(
+        ids=["a", "b", "c", "d"],
+        titles=["red mug", "blue mug", "tea", "pot"],
+        fields={"brand": ["X", "Y", "", "Z"]},
+        categories=["k", "k", "g", "k"],
+        popularity=[4, 3, 2, 1],
+    )
 
 
 def test_catalog_texts_and_rows():
@@ -62,11 +66,13 @@ def test_taskset_splits_are_disjoint_and_named():
 
 def test_qrels_lookup_ideal_and_unknown_items():
     cat = small_catalog()
-    tasks = TaskSet([
-        Task("t0", "mug", {"a": 2.0, "b": 1.0, "ghost": 3.0}, "test"),
-        Task("t1", "tea", {"c": 1.0}, "test"),
-        Task("t2", "none", {}, "test"),
-    ])
+    tasks = TaskSet(
+        [
+            Task("t0", "mug", {"a": 2.0, "b": 1.0, "ghost": 3.0}, "test"),
+            Task("t1", "tea", {"c": 1.0}, "test"),
+            Task("t2", "none", {}, "test"),
+        ]
+    )
     with pytest.warns(UserWarning, match="1 judgments name items that are not in the catalog"):
         qrels = Qrels(tasks, cat)
     assert qrels.n_unknown == 1
@@ -83,7 +89,9 @@ def test_array_judgments_is_a_mapping_equal_to_its_dict():
     with pytest.raises(KeyError):
         judged["b"]
     tasks = TaskSet([Task("t", "q", judged, "test")])
-    assert Qrels(tasks, cat).lookup(np.array([0]), np.array([[0, 3, 1]])).tolist() == [[1.0, 0.1, 0.0]]
+    assert Qrels(tasks, cat).lookup(np.array([0]), np.array([[0, 3, 1]])).tolist() == [
+        [1.0, 0.1, 0.0]
+    ]
 
 
 def test_stable_fraction_is_reproducible_and_uniform():
@@ -91,7 +99,7 @@ def test_stable_fraction_is_reproducible_and_uniform():
     a = stable_fraction(keys, seed=1)
     assert np.array_equal(a, stable_fraction(keys, seed=1))
     assert not np.array_equal(a, stable_fraction(keys, seed=2))
-    assert 0.0 <= a.min() and a.max() < 1.0 and abs(a.mean() - 0.5) < 0.01
+    assert a.min() >= 0.0 and a.max() < 1.0 and abs(a.mean() - 0.5) < 0.01
 
 
 def test_assign_splits_is_reproducible_and_proportional():

@@ -6,14 +6,13 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import GENERATED_IDS, SMALL, small
 from gymnasium.utils.env_checker import check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recgym.env import RecQueryEnv
 from recgym.metrics import ndcg
-
-from conftest import GENERATED_IDS, SMALL, small
 
 
 def test_reset_and_step_follow_the_contract(small_env):
@@ -64,7 +63,7 @@ def test_reset_options(small_env):
     assert info["task"]["id"] == task_id
     _, info = small_env.reset(seed=1, options={"split": "test_ood_category"})
     assert info["task"]["split"] == "test_ood_category"
-    with pytest.raises(ValueError, match="valid splits: .*test_ood_phrasing"):
+    with pytest.raises(ValueError, match=r"valid splits: .*test_ood_phrasing"):
         small_env.reset(options={"split": "tset"})
     with pytest.raises(KeyError, match="unknown task id"):
         small_env.reset(options={"task_id": "nope"})
@@ -131,7 +130,12 @@ def test_empty_query_scores_zero_with_a_reason(small_env, query):
 
 def test_huge_and_garbage_queries_are_capped_quickly(small_env):
     small_env.reset(seed=0)
-    for query in ["mug " * 250_000, "\x00\x01\x7f" * 1000, "\ud800\udfff" * 500, "title:(a OR b)^3 *?~\\"]:
+    for query in [
+        "mug " * 250_000,
+        "\x00\x01\x7f" * 1000,
+        "\ud800\udfff" * 500,
+        "title:(a OR b)^3 *?~\\",
+    ]:
         start = time.perf_counter()
         _, reward, *_, info = small_env.step(query)
         assert time.perf_counter() - start < 1.0
@@ -141,7 +145,9 @@ def test_huge_and_garbage_queries_are_capped_quickly(small_env):
         small_env.reset(seed=0)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(max_size=400))
 def test_any_string_is_a_legal_step(small_env, text):
     small_env.reset(seed=0)

@@ -47,7 +47,7 @@ def test_final_turn_reward_and_stop(env):
     final = RecQueryEnv(**REFINE | {"turn_reward": "final"})
     obs, _ = final.reset(seed=1)
     assert final.step(obs)[1] == 0.0
-    _, reward, terminated, _, info = final.step("STOP")
+    _, _, terminated, _, info = final.step("STOP")
     assert terminated and info["turn"] == 2
     final.reset(seed=1)
     _, first, *_ = final.step(obs)
@@ -67,7 +67,9 @@ def test_empty_query_mid_episode_is_an_invalid_turn(env):
     env.reset(seed=0)
     env.step("black")
     obs, reward, terminated, truncated, info = env.step("   ")
-    assert reward == 0.0 and info["invalid_reason"] == "empty_query" and not (terminated or truncated)
+    assert (
+        reward == 0.0 and info["invalid_reason"] == "empty_query" and not (terminated or truncated)
+    )
     assert "(invalid: empty_query)" in obs
     *_, truncated, _ = env.step("cotton")
     assert truncated
@@ -75,7 +77,7 @@ def test_empty_query_mid_episode_is_an_invalid_turn(env):
 
 def test_registered_refine_env_truncates_through_time_limit():
     env = gym.make("RecQueryRefine-v0", **SMALL)
-    obs, _ = env.reset(seed=0)
+    env.reset(seed=0)
     flags = [env.step(f"query {t}")[2:4] for t in range(3)]
     assert flags == [(False, False), (False, False), (False, True)]
 

@@ -34,9 +34,20 @@ def test_recgym_list_prints_ids(capsys):
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(REPO)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
     )
     return next(out.glob("recgym-*.whl"))
 
@@ -49,8 +60,21 @@ def test_wheel_ships_specs_and_lexicon(wheel):
 
 def test_non_editable_install_registers_outside_the_repo(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(target), str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     code = (
         "import gymnasium as gym, recgym.env as e, sys\n"
         "assert 'site' in e.__file__, e.__file__\n"
@@ -59,7 +83,8 @@ def test_non_editable_install_registers_outside_the_repo(wheel, tmp_path):
         "print(env.step(obs)[2])\n"
     )
     env = dict(os.environ, PYTHONPATH=str(target))
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"

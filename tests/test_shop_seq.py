@@ -23,7 +23,7 @@ def test_same_catalog_as_the_search_shop(world):
 def test_histories_are_rendered_newest_last_and_capped(world):
     for task in world.tasks.tasks[:50]:
         assert task.request.startswith(HEADER)
-        lines = task.request[len(HEADER):].split("\n")
+        lines = task.request[len(HEADER) :].split("\n")
         shown = task.fields["history"]
         assert 1 <= len(shown) <= 20 and len(lines) == len(shown)
         assert 5 <= task.fields["n_history"] <= 30
@@ -35,8 +35,13 @@ def test_histories_are_rendered_newest_last_and_capped(world):
 
 def test_splits_inductive_and_ood(world):
     sizes = world.tasks.sizes()
-    assert sizes == {"train": 180, "val": 30, "test": 30, "test_inductive": 30,
-                     "test_ood_category": 30}
+    assert sizes == {
+        "train": 180,
+        "val": 30,
+        "test": 30,
+        "test_inductive": 30,
+        "test_ood_category": 30,
+    }
     index, tasks = world.hidden, world.tasks.tasks
     target = {t.id: int(index.target[n]) for n, t in enumerate(tasks)}
     seen = {r for t in tasks if t.split == "train" for r in world.catalog.rows(t.fields["history"])}
@@ -61,8 +66,10 @@ def test_reference_policies_have_headroom():
     from recgym.policies import evaluate, make_policy
 
     env = gym.make("RecQuerySeq-v0", world_kwargs={"n_items": 5000, "n_users": 600, "seed": 2})
-    scores = {p: evaluate(env, make_policy(p, env), "test")["metrics"]["ndcg@100"]
-              for p in ("identity", "oracle", "random")}
+    scores = {
+        p: evaluate(env, make_policy(p, env), "test")["metrics"]["ndcg@100"]
+        for p in ("identity", "oracle", "random")
+    }
     assert scores["oracle"] > 3 * scores["identity"] > 0
     assert scores["random"] < scores["oracle"] / 10
 

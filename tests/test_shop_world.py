@@ -23,7 +23,7 @@ def test_lexicon_size_and_partial_overlap():
     lex = load_lexicon()
     assert len(lex.departments) >= 15 and len(lex.types) >= 150
     shared = [bool(set(t.catalog) & set(t.shopper)) for t in lex.types]
-    # Shopper and catalog terms overlap only in part: some types share a phrase, most phrases differ.
+    # Shopper and catalog terms overlap only in part: some types share a phrase, most differ.
     assert 0 < sum(shared) < len(shared)
     for t in lex.types:
         assert len(set(t.shopper) - set(t.catalog)) >= 2, t.id
@@ -41,8 +41,13 @@ def test_same_seed_same_world_in_any_process():
         "print(h.hexdigest())\n"
     )
     digests = {
-        subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONHASHSEED=seed),
-                       capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         for seed in ("0", "1", "random")
     }
     assert len(digests) == 1
@@ -62,8 +67,13 @@ def test_catalog_shape(world):
 
 def test_splits(world):
     sizes = world.tasks.sizes()
-    assert sizes == {"test": 60, "test_ood_category": 60, "test_ood_phrasing": 60,
-                     "train": 360, "val": 60}
+    assert sizes == {
+        "test": 60,
+        "test_ood_category": 60,
+        "test_ood_phrasing": 60,
+        "train": 360,
+        "val": 60,
+    }
     tasks = world.tasks.tasks
     held = {t.fields["department"] for t in tasks if t.split == "test_ood_category"}
     seen = {t.fields["department"] for t in tasks if t.split in ("train", "val", "test")}

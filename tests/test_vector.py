@@ -8,10 +8,16 @@ from gymnasium.vector import AutoresetMode
 
 
 def make(env_id, mode, n, **extra):
-    kwargs = {"vector_kwargs": {"autoreset_mode": AutoresetMode.SAME_STEP}} if mode != "vector_entry_point" else {}
+    kwargs = (
+        {"vector_kwargs": {"autoreset_mode": AutoresetMode.SAME_STEP}}
+        if mode != "vector_entry_point"
+        else {}
+    )
     if mode == "async":
         kwargs["vector_kwargs"]["shared_memory"] = False
-    return gym.make_vec(env_id, num_envs=n, vectorization_mode=mode, **small(env_id), **extra, **kwargs)
+    return gym.make_vec(
+        env_id, num_envs=n, vectorization_mode=mode, **small(env_id), **extra, **kwargs
+    )
 
 
 def rollout(envs, steps=4, seed=3):
@@ -32,7 +38,8 @@ def test_native_matches_sync(env_id):
 
 def test_native_matches_async():
     assert rollout(make("RecQuery-v0", "vector_entry_point", 3), steps=2) == rollout(
-        make("RecQuery-v0", "async", 3), steps=2)
+        make("RecQuery-v0", "async", 3), steps=2
+    )
 
 
 def test_sub_env_i_is_seeded_with_seed_plus_i():
@@ -46,7 +53,7 @@ def test_sub_env_i_is_seeded_with_seed_plus_i():
 def test_infos_layout_and_final_info():
     envs = make("RecQuery-v0", "vector_entry_point", 4)
     obs, _ = envs.reset(seed=0)
-    obs2, rewards, terminated, truncated, infos = envs.step(list(obs))
+    obs2, rewards, terminated, _, infos = envs.step(list(obs))
     assert terminated.all() and rewards.shape == (4,)
     assert infos["_final_info"].all() and "ndcg@100" in infos["final_info"]["metrics"]
     assert np.allclose(infos["final_info"]["metrics"]["ndcg@100"], rewards)
@@ -69,8 +76,11 @@ def test_stack_infos_matches_gymnasium_add_info():
 
     from recgym.vector import stack_infos
 
-    infos = [{"a": 1.0, "b": {"c": True, "d": "x"}, "final_obs": "o"}, None,
-             {"a": 2.0, "e": [1, 2]}]
+    infos = [
+        {"a": 1.0, "b": {"c": True, "d": "x"}, "final_obs": "o"},
+        None,
+        {"a": 2.0, "e": [1, 2]},
+    ]
     expected: dict = {}
     adder = VectorEnv()
     adder.num_envs = 3

@@ -16,7 +16,7 @@ __all__ = ["Retriever", "empty_results"]
 class Retriever(Protocol):
     """Index a catalog once, then answer batches of text queries.
 
-    ``search`` returns ``(item_rows, scores)``, both shaped ``(len(queries), k)``: catalog row indices
+    ``search`` returns ``(item_rows, scores)``, both shaped ``(len(queries), k)``: catalog rows
     in rank order (best first; ties broken by the lower row) and their scores. Slots with no item
     (a query that matches fewer than ``k`` items, or an empty query) hold row ``-1`` and score
     ``-inf``.

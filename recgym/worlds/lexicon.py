@@ -39,7 +39,9 @@ class ProductType:
     complements: tuple[str, ...]
     substitutes: tuple[str, ...]
     price: tuple[int, int]
-    values: dict[str, tuple[str, ...]]  # attribute -> the value ids this type comes in (default all)
+    values: dict[
+        str, tuple[str, ...]
+    ]  # attribute -> the value ids this type comes in (default all)
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,11 @@ def _parse_attributes(text: str, where: str) -> dict[str, tuple[AttributeValue, 
         for raw in table.get("values", []):
             vid = raw.get("id")
             spot = f"{where} [{name}] value {vid!r}"
-            values.append(AttributeValue(name, str(vid), _strings(raw, "catalog", spot),
-                                         _strings(raw, "shopper", spot)))
+            values.append(
+                AttributeValue(
+                    name, str(vid), _strings(raw, "catalog", spot), _strings(raw, "shopper", spot)
+                )
+            )
         if len(values) < 2:
             raise LexiconError(f"{where} [{name}]: an attribute needs at least two values")
         out[name] = tuple(values)
@@ -99,15 +104,24 @@ def _parse_department(text: str, where: str) -> Department:
         price = t.get("price", [10, 50])
         if len(price) != 2 or not 0 < price[0] <= price[1]:
             raise LexiconError(f"{spot}: 'price' must be [low, high] with 0 < low <= high")
-        types.append(ProductType(
-            id=str(t.get("id")), department=dept,
-            catalog=_strings(t, "catalog", spot), shopper=_strings(t, "shopper", spot),
-            needs=_strings(t, "needs", spot), attributes=_strings(t, "attributes", spot, 0),
-            features=_strings(t, "features", spot), complements=_strings(t, "complements", spot, 0),
-            substitutes=_strings(t, "substitutes", spot, 0), price=(int(price[0]), int(price[1])),
-            values={a: _strings(t.get("values", {}), a, spot) for a in t.get("values", {})},
-        ))
-    return Department(dept, str(raw.get("name", dept)), _strings(raw, "brands", where, 2), tuple(types))
+        types.append(
+            ProductType(
+                id=str(t.get("id")),
+                department=dept,
+                catalog=_strings(t, "catalog", spot),
+                shopper=_strings(t, "shopper", spot),
+                needs=_strings(t, "needs", spot),
+                attributes=_strings(t, "attributes", spot, 0),
+                features=_strings(t, "features", spot),
+                complements=_strings(t, "complements", spot, 0),
+                substitutes=_strings(t, "substitutes", spot, 0),
+                price=(int(price[0]), int(price[1])),
+                values={a: _strings(t.get("values", {}), a, spot) for a in t.get("values", {})},
+            )
+        )
+    return Department(
+        dept, str(raw.get("name", dept)), _strings(raw, "brands", where, 2), tuple(types)
+    )
 
 
 def _check(lex: Lexicon) -> None:
@@ -124,8 +138,10 @@ def _check(lex: Lexicon) -> None:
                     raise LexiconError(f"{d.id}.toml type {t.id!r}: unknown attribute {a!r}")
             for a, ids in t.values.items():
                 if a not in t.attributes:
-                    raise LexiconError(f"{d.id}.toml type {t.id!r}: values for {a!r}, which is "
-                                       "not one of its attributes")
+                    raise LexiconError(
+                        f"{d.id}.toml type {t.id!r}: values for {a!r}, which is "
+                        "not one of its attributes"
+                    )
                 known = {v.id for v in lex.attributes[a]}
                 for vid in ids:
                     if vid not in known:

@@ -5,8 +5,8 @@ names, needs, typos, filler), which overlap only in part. The request as a query
 some of what the shopper wants; a query written in catalog terms finds most of it. That gap is the
 headroom a query-rewriting policy learns to close.
 
-Everything is drawn from one ``numpy`` generator seeded by ``seed``: the same arguments give the same
-world in any process, whatever ``PYTHONHASHSEED``.
+Everything is drawn from one ``numpy`` generator seeded by ``seed``: the same arguments give the
+same world in any process, whatever ``PYTHONHASHSEED``.
 
 Judgments (gains as in Amazon ESCI's exact / substitute / complement / irrelevant):
 
@@ -16,7 +16,8 @@ Judgments (gains as in Amazon ESCI's exact / substitute / complement / irrelevan
 * ``0.01`` complement: an item of a listed complement type;
 * ``0`` anything else (unjudged).
 
-With trec_eval's ``relevance_level`` of 1, recall and MRR count exact items only; nDCG uses all gains.
+With trec_eval's ``relevance_level`` of 1, recall and MRR count exact items only; nDCG uses every
+gain.
 """
 
 from __future__ import annotations
@@ -38,24 +39,72 @@ GAINS = {"exact": 1.0, "substitute": 0.1, "complement": 0.01}
 # test_ood_phrasing.
 IN_STYLES = {"keywords": 0.45, "question": 0.15, "conversational": 0.25, "spec": 0.15}
 OOD_STYLES = {"need": 0.5, "typo": 0.5}
-SPLIT_FRACTIONS = {"train": 0.6, "val": 0.1, "test": 0.1, "test_ood_category": 0.1,
-                   "test_ood_phrasing": 0.1}
+SPLIT_FRACTIONS = {
+    "train": 0.6,
+    "val": 0.1,
+    "test": 0.1,
+    "test_ood_category": 0.1,
+    "test_ood_phrasing": 0.1,
+}
 
-_MODELS = ("Pro", "Plus", "Classic", "Essentials", "Select", "Prime", "Signature", "Core", "Flex",
-           "Elite", "Original", "Studio")
-_FILLER = (
-    "Backed by a one-year limited warranty.", "Ships in recyclable packaging.",
-    "Designed for everyday use.", "Easy to clean and maintain.", "A thoughtful gift idea.",
-    "Quality checked before shipping.", "Satisfaction guaranteed.", "Built to last.",
+_MODELS = (
+    "Pro",
+    "Plus",
+    "Classic",
+    "Essentials",
+    "Select",
+    "Prime",
+    "Signature",
+    "Core",
+    "Flex",
+    "Elite",
+    "Original",
+    "Studio",
 )
-_QUESTION = ("where can i buy a {x}", "any recommendations for a {x}?", "what's a good {x}",
-             "best {x}?", "looking for a good {x} - suggestions?", "which {x} should i get")
-_CONVO = ("hi, i'm looking for a {t} for {who}.", "hello! i need a {t} for {who}.",
-          "can you help me find a {t}? it's for {who}.", "i want to get a {t} for {who}.")
-_CONVO_ATTR = (" ideally {a}.", " it should be {a}.", " preferably {a}, thanks!",
-               " i'd like it {a} if possible.")
-_WHO = ("my mom", "my dad", "my wife", "my husband", "my daughter", "my son", "our new apartment",
-        "a friend's birthday", "work", "myself", "a housewarming gift", "my grandma")
+_FILLER = (
+    "Backed by a one-year limited warranty.",
+    "Ships in recyclable packaging.",
+    "Designed for everyday use.",
+    "Easy to clean and maintain.",
+    "A thoughtful gift idea.",
+    "Quality checked before shipping.",
+    "Satisfaction guaranteed.",
+    "Built to last.",
+)
+_QUESTION = (
+    "where can i buy a {x}",
+    "any recommendations for a {x}?",
+    "what's a good {x}",
+    "best {x}?",
+    "looking for a good {x} - suggestions?",
+    "which {x} should i get",
+)
+_CONVO = (
+    "hi, i'm looking for a {t} for {who}.",
+    "hello! i need a {t} for {who}.",
+    "can you help me find a {t}? it's for {who}.",
+    "i want to get a {t} for {who}.",
+)
+_CONVO_ATTR = (
+    " ideally {a}.",
+    " it should be {a}.",
+    " preferably {a}, thanks!",
+    " i'd like it {a} if possible.",
+)
+_WHO = (
+    "my mom",
+    "my dad",
+    "my wife",
+    "my husband",
+    "my daughter",
+    "my son",
+    "our new apartment",
+    "a friend's birthday",
+    "work",
+    "myself",
+    "a housewarming gift",
+    "my grandma",
+)
 _NEED_ATTR = (", {a} please", " - {a}", ", ideally {a}", " ({a})")
 # How often a shopper happens to use a seller's term instead of their own words.
 P_CATALOG_WORDS = 0.25
@@ -66,8 +115,8 @@ class ShopIndex:
     """The hidden structure of a generated shop (what the oracle and the judgments read).
 
     ``item_type``: type index per item; ``item_attr``: ``(n_items, n_attributes)`` value index per
-    item and attribute, ``-1`` where the attribute does not apply; ``attributes``: attribute names in
-    column order; ``types``: product types in index order.
+    item and attribute, ``-1`` where the attribute does not apply; ``attributes``: attribute names
+    in column order; ``types``: product types in index order.
     """
 
     lexicon: Lexicon
@@ -118,8 +167,9 @@ def _mentions(lex: Lexicon, ptype: ProductType) -> list[dict[str, set[int]]]:
     return out
 
 
-def _nouns_for(terms: Sequence[str], named: list[dict[str, set[int]]],
-               values: dict[str, int]) -> tuple[list[str], set[str]]:
+def _nouns_for(
+    terms: Sequence[str], named: list[dict[str, set[int]]], values: dict[str, int]
+) -> tuple[list[str], set[str]]:
     """Catalog terms that do not contradict an item's ``values``, and the attributes they name."""
     fits = [k for k, n in enumerate(named) if all(values[a] in v for a, v in n.items())]
     fits = fits or list(range(len(terms)))  # every term contradicts: keep the lexicon's word
@@ -191,9 +241,11 @@ def _generate_items(lex: Lexicon, n_items: int, rng: np.random.Generator):
         descriptions.append(" ".join(sentences))
         categories.append(ptype.department)
     catalog = Catalog(
-        ids=np.array(ids), titles=titles,
+        ids=np.array(ids),
+        titles=titles,
         fields={"brand": brands_col, "description": descriptions},
-        categories=np.array(categories), popularity=popularity,
+        categories=np.array(categories),
+        popularity=popularity,
     )
     return catalog, attributes, item_type, item_brand, item_attr, price
 
@@ -220,8 +272,9 @@ def _typos(text: str, rng: np.random.Generator) -> str:
     return " ".join(words)
 
 
-def _render_request(style: str, ptype: ProductType, attrs: list[tuple[str, str]],
-                    rng: np.random.Generator) -> str:
+def _render_request(
+    style: str, ptype: ProductType, attrs: list[tuple[str, str]], rng: np.random.Generator
+) -> str:
     """A shopper's words for a product type and attribute phrases ``(attribute, phrase)``."""
     noun = _pick(rng, ptype.catalog if rng.random() < P_CATALOG_WORDS else ptype.shopper)
     phrases = [p for _, p in attrs]
@@ -239,13 +292,16 @@ def _render_request(style: str, ptype: ProductType, attrs: list[tuple[str, str]]
     if style == "spec":
         return noun + "".join(f", {a.replace('_', ' ')}: {p}" for a, p in attrs)
     if style == "need":
-        return _pick(rng, ptype.needs) + (_pick(rng, _NEED_ATTR).format(a=joined) if phrases else "")
+        return _pick(rng, ptype.needs) + (
+            _pick(rng, _NEED_ATTR).format(a=joined) if phrases else ""
+        )
     raise ValueError(f"unknown phrasing style {style!r}")
 
 
-def _judge(index: ShopIndex, by_type: list[np.ndarray], t: int,
-           wanted: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Judged catalog rows and gains for a request of type ``t`` with attribute values ``wanted``."""
+def _judge(
+    index: ShopIndex, by_type: list[np.ndarray], t: int, wanted: dict[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Judged catalog rows and gains for a request of type ``t`` with the values ``wanted``."""
     ptype = index.types[t]
     type_pos = index.type_pos
     rows, gains = [], []
@@ -280,8 +336,9 @@ def _judge(index: ShopIndex, by_type: list[np.ndarray], t: int,
     return rows_all[first], gains_all[first]
 
 
-def build_world(n_items: int = 20_000, n_tasks: int = 10_000, seed: int = 0,
-                ood_departments: int = 3) -> World:
+def build_world(
+    n_items: int = 20_000, n_tasks: int = 10_000, seed: int = 0, ood_departments: int = 3
+) -> World:
     """Generate the shop world.
 
     Args:
@@ -300,14 +357,16 @@ def build_world(n_items: int = 20_000, n_tasks: int = 10_000, seed: int = 0,
     if not 1 <= ood_departments < len(lex.departments):
         raise ValueError(f"ood_departments must be in [1, {len(lex.departments) - 1}]")
     rng = np.random.default_rng(seed)
-    catalog, attributes, item_type, item_brand, item_attr, price = _generate_items(lex, n_items, rng)
+    catalog, attributes, item_type, item_brand, item_attr, price = _generate_items(
+        lex, n_items, rng
+    )
     types = lex.types
     dept_ids = [d.id for d in lex.departments]
     held_out = sorted(rng.choice(dept_ids, size=ood_departments, replace=False).tolist())
     type_held = np.array([t.department in held_out for t in types])
     by_type = [np.flatnonzero(item_type == t) for t in range(len(types))]
 
-    counts = {s: int(round(f * n_tasks)) for s, f in SPLIT_FRACTIONS.items()}
+    counts = {s: round(f * n_tasks) for s, f in SPLIT_FRACTIONS.items()}
     counts["train"] = n_tasks - sum(v for s, v in counts.items() if s != "train")
     plan = [s for s in SPLIT_FRACTIONS for _ in range(counts[s])]
     # People ask for popular things more often: targets are drawn by sqrt(popularity).
@@ -316,7 +375,9 @@ def build_world(n_items: int = 20_000, n_tasks: int = 10_000, seed: int = 0,
     targets = np.zeros(len(plan), dtype=np.int64)
     for mask, pool in ((~ood_request, ~type_held[item_type]), (ood_request, type_held[item_type])):
         items = np.flatnonzero(pool)
-        targets[mask] = rng.choice(items, size=int(mask.sum()), p=weight[items] / weight[items].sum())
+        targets[mask] = rng.choice(
+            items, size=int(mask.sum()), p=weight[items] / weight[items].sum()
+        )
 
     index = ShopIndex(lex, types, attributes, item_type, item_brand, item_attr, price, targets)
     ood_phrasing = np.array([s == "test_ood_phrasing" for s in plan])
@@ -345,20 +406,30 @@ def build_world(n_items: int = 20_000, n_tasks: int = 10_000, seed: int = 0,
         key = (t, *sorted(wanted.items()))
         if key not in judged:
             judged[key] = ArrayJudgments(catalog.ids, *_judge(index, by_type, t, wanted))
-        tasks.append(Task(
-            id=f"shop-{n:06d}", request=request, split=split,
-            judgments=judged[key],
-            fields={"department": ptype.department, "product_type": ptype.id,
-                    "attributes": fields_attrs, "style": style},
-        ))
+        tasks.append(
+            Task(
+                id=f"shop-{n:06d}",
+                request=request,
+                split=split,
+                judgments=judged[key],
+                fields={
+                    "department": ptype.department,
+                    "product_type": ptype.id,
+                    "attributes": fields_attrs,
+                    "style": style,
+                },
+            )
+        )
     task_set = TaskSet(tasks)
 
     def oracle(task: Task) -> str:
         """Every catalog term of the requested type and attribute values."""
         t = index.type_pos[task.fields["product_type"]]
         ptype = types[t]
-        wanted = {a: next(j for j, v in enumerate(lex.attributes[a]) if v.id == vid)
-                  for a, vid in task.fields["attributes"].items()}
+        wanted = {
+            a: next(j for j, v in enumerate(lex.attributes[a]) if v.id == vid)
+            for a, vid in task.fields["attributes"].items()
+        }
         named = [{a: v for a, v in n.items() if a in wanted} for n in _mentions(lex, ptype)]
         terms, _ = _nouns_for(ptype.catalog, named, wanted)
         for a, j in wanted.items():

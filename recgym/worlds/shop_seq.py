@@ -35,7 +35,13 @@ from recgym.worlds.shop import ShopIndex, _generate_items, _mentions, _nouns_for
 __all__ = ["SEQ_GAINS", "build_seq_world"]
 
 SEQ_GAINS = {"target": 1.0, "similar": 0.1, "complement": 0.01}
-SEQ_SPLITS = {"train": 0.6, "val": 0.1, "test": 0.1, "test_inductive": 0.1, "test_ood_category": 0.1}
+SEQ_SPLITS = {
+    "train": 0.6,
+    "val": 0.1,
+    "test": 0.1,
+    "test_inductive": 0.1,
+    "test_ood_category": 0.1,
+}
 # How the next purchase is chosen (the rest is taste).
 P_COMPLEMENT, P_REPLENISH, P_BRAND, P_NOISE = 0.25, 0.12, 0.13, 0.10
 HEADER = "Purchase history, oldest first:\n"
@@ -54,16 +60,18 @@ class _Shopper:
         self.by_type = [np.flatnonzero(index.item_type == t) for t in range(len(index.types))]
         self.weight = np.sqrt(popularity)
         self.depts = sorted({t.department for t in index.types})
-        self.dept_types = {d: [i for i, t in enumerate(index.types) if t.department == d]
-                           for d in self.depts}
+        self.dept_types = {
+            d: [i for i, t in enumerate(index.types) if t.department == d] for d in self.depts
+        }
         colour = index.item_attr[:, index.attributes.index("color")]
         price_rank = np.zeros(len(popularity))
         for rows in self.by_type:  # price percentile within the item's type
             if len(rows):
                 price_rank[rows] = np.argsort(np.argsort(index.price[rows])) / max(len(rows) - 1, 1)
         # Per type: (rows, base weight, brand, price rank, colour), gathered once.
-        self.per_type = [(r, self.weight[r], index.item_brand[r], price_rank[r], colour[r])
-                         for r in self.by_type]
+        self.per_type = [
+            (r, self.weight[r], index.item_brand[r], price_rank[r], colour[r]) for r in self.by_type
+        ]
         self._pools: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     def _draw(self, w: np.ndarray, cum: np.ndarray | None = None) -> int:
@@ -78,8 +86,9 @@ class _Shopper:
         self.tier = float(rng.random())
         self.colour = int(rng.integers(12))
 
-    def pick(self, t: int, brand: int | None = None, exclude: int = -1,
-             banned: np.ndarray | None = None) -> int:
+    def pick(
+        self, t: int, brand: int | None = None, exclude: int = -1, banned: np.ndarray | None = None
+    ) -> int:
         """An item of type ``t``, leaning to the user's brand, price tier and colour."""
         rows, base, brands, price, colour = self.per_type[t]
         want = self.brand[self.index.types[t].department] if brand is None else brand
@@ -108,16 +117,20 @@ class _Shopper:
         pool, cum = self._pools[key]
         return int(pool[self._draw(cum, cum)])
 
-    def next_item(self, history: list[int], allowed: np.ndarray,
-                  banned: np.ndarray | None = None) -> int:
+    def next_item(
+        self, history: list[int], allowed: np.ndarray, banned: np.ndarray | None = None
+    ) -> int:
         rng, index = self.rng, self.index
         u = rng.random()
         earlier = history[int(rng.integers(len(history)))]
         item = -1
         if u < P_COMPLEMENT:
             pos = index.type_pos
-            comps = [pos[c] for c in index.types[index.item_type[history[-1]]].complements
-                     if allowed[pos[c]]]
+            comps = [
+                pos[c]
+                for c in index.types[index.item_type[history[-1]]].complements
+                if allowed[pos[c]]
+            ]
             if comps:
                 item = self.pick(comps[int(rng.integers(len(comps)))], banned=banned)
         elif u < P_COMPLEMENT + P_REPLENISH:
@@ -125,21 +138,29 @@ class _Shopper:
                 if rng.random() < 0.5:
                     item = earlier
                 else:
-                    item = self.pick(int(index.item_type[earlier]), int(index.item_brand[earlier]),
-                                     earlier, banned)
+                    item = self.pick(
+                        int(index.item_type[earlier]),
+                        int(index.item_brand[earlier]),
+                        earlier,
+                        banned,
+                    )
         elif u < P_COMPLEMENT + P_REPLENISH + P_BRAND:
             types = self._types(index.types[index.item_type[earlier]].department, allowed)
             if types:
-                item = self.pick(types[int(rng.integers(len(types)))],
-                                 int(index.item_brand[earlier]), banned=banned)
+                item = self.pick(
+                    types[int(rng.integers(len(types)))],
+                    int(index.item_brand[earlier]),
+                    banned=banned,
+                )
         elif u < P_COMPLEMENT + P_REPLENISH + P_BRAND + P_NOISE:
             item = self._noise(allowed)
         if item < 0 or (banned is not None and banned[item]):
             item = self.taste(allowed, banned)
         return item
 
-    def purchases(self, length: int, target_types: np.ndarray,
-                  banned: np.ndarray | None = None) -> list[int]:
+    def purchases(
+        self, length: int, target_types: np.ndarray, banned: np.ndarray | None = None
+    ) -> list[int]:
         """A new user's ``length`` purchases; the last comes from ``target_types``, not ``banned``.
 
         Returns an empty list when no allowed item is left for the target (the caller retries).
@@ -150,17 +171,21 @@ class _Shopper:
         while len(items) < length - 1:
             if len(items) == length // 2 and self.rng.random() < 0.3:  # taste drifts
                 self.favourite[int(self.rng.integers(len(self.favourite)))] = self.depts[
-                    int(self.rng.integers(len(self.depts)))]
+                    int(self.rng.integers(len(self.depts)))
+                ]
             items.append(self.next_item(items, anything))
         target = self.next_item(items, target_types, banned)
         return [*items, target] if target >= 0 else []
 
 
-def _judge(index: ShopIndex, by_type: list[np.ndarray], target: int) -> tuple[np.ndarray, np.ndarray]:
+def _judge(
+    index: ShopIndex, by_type: list[np.ndarray], target: int
+) -> tuple[np.ndarray, np.ndarray]:
     t = int(index.item_type[target])
     same = by_type[t]
     alike = (index.item_brand[same] == index.item_brand[target]) | np.all(
-        index.item_attr[same] == index.item_attr[target], axis=1)
+        index.item_attr[same] == index.item_attr[target], axis=1
+    )
     rows = [same[alike & (same != target)]]
     gains = [np.full(len(rows[0]), SEQ_GAINS["similar"])]
     for c in index.types[t].complements:
@@ -173,9 +198,14 @@ def _judge(index: ShopIndex, by_type: list[np.ndarray], target: int) -> tuple[np
     return np.concatenate(rows), np.concatenate(gains)
 
 
-def build_seq_world(n_items: int = 20_000, n_users: int = 4_000, seed: int = 0,
-                    max_history: int = 20, ood_departments: int = 3,
-                    show_ratings: bool = False) -> World:
+def build_seq_world(
+    n_items: int = 20_000,
+    n_users: int = 4_000,
+    seed: int = 0,
+    max_history: int = 20,
+    ood_departments: int = 3,
+    show_ratings: bool = False,
+) -> World:
     """Generate the sequential shop.
 
     Args:
@@ -192,15 +222,26 @@ def build_seq_world(n_items: int = 20_000, n_users: int = 4_000, seed: int = 0,
         raise ValueError(f"max_history must be a positive integer, got {max_history!r}")
     lex = load_lexicon()
     rng = np.random.default_rng(seed)
-    catalog, attributes, item_type, item_brand, item_attr, price = _generate_items(lex, n_items, rng)
+    catalog, attributes, item_type, item_brand, item_attr, price = _generate_items(
+        lex, n_items, rng
+    )
     types = lex.types
-    held_out = sorted(rng.choice([d.id for d in lex.departments], size=ood_departments,
-                                 replace=False).tolist())
+    held_out = sorted(
+        rng.choice([d.id for d in lex.departments], size=ood_departments, replace=False).tolist()
+    )
     type_held = np.array([t.department in held_out for t in types])
-    counts = {s: int(round(f * n_users)) for s, f in SEQ_SPLITS.items()}
+    counts = {s: round(f * n_users) for s, f in SEQ_SPLITS.items()}
     counts["train"] = n_users - sum(v for s, v in counts.items() if s != "train")
-    index = ShopIndex(lex, types, attributes, item_type, item_brand, item_attr, price,
-                      target=np.zeros(0, dtype=np.int64))
+    index = ShopIndex(
+        lex,
+        types,
+        attributes,
+        item_type,
+        item_brand,
+        item_attr,
+        price,
+        target=np.zeros(0, dtype=np.int64),
+    )
     shopper = _Shopper(index, catalog.popularity, rng)
     by_type = shopper.by_type
 
@@ -208,8 +249,9 @@ def build_seq_world(n_items: int = 20_000, n_users: int = 4_000, seed: int = 0,
         # 5 to 30 purchases before the target; the target's department decides the split.
         items: list[int] = []
         while not items:
-            items = shopper.purchases(int(rng.integers(6, 32)), type_held if ood else ~type_held,
-                                      banned)
+            items = shopper.purchases(
+                int(rng.integers(6, 32)), type_held if ood else ~type_held, banned
+            )
         return items
 
     users = {split: [] for split in SEQ_SPLITS}
@@ -229,17 +271,28 @@ def build_seq_world(n_items: int = 20_000, n_users: int = 4_000, seed: int = 0,
             *history, target = items
             shown = history[-max_history:]
             ratings = ratings_rng.integers(3, 6, size=len(shown)).tolist() if show_ratings else None
-            request = HEADER + render_history([catalog.titles[r] for r in shown], ratings, max_history)
+            request = HEADER + render_history(
+                [catalog.titles[r] for r in shown], ratings, max_history
+            )
             if target not in judged:
                 judged[target] = ArrayJudgments(catalog.ids, *_judge(index, by_type, target))
-            tasks.append(Task(
-                id=f"user-{len(tasks):06d}", request=request, split=split, judgments=judged[target],
-                fields={"n_history": len(history), "history": catalog.ids[shown].tolist(),
-                        "department": types[item_type[target]].department},
-            ))
+            tasks.append(
+                Task(
+                    id=f"user-{len(tasks):06d}",
+                    request=request,
+                    split=split,
+                    judgments=judged[target],
+                    fields={
+                        "n_history": len(history),
+                        "history": catalog.ids[shown].tolist(),
+                        "department": types[item_type[target]].department,
+                    },
+                )
+            )
             targets.append(target)
-    index = ShopIndex(lex, types, attributes, item_type, item_brand, item_attr, price,
-                      target=np.array(targets))
+    index = ShopIndex(
+        lex, types, attributes, item_type, item_brand, item_attr, price, target=np.array(targets)
+    )
     task_set = TaskSet(tasks)
     row_of_task = {t.id: n for n, t in enumerate(tasks)}
 
@@ -264,5 +317,12 @@ def build_seq_world(n_items: int = 20_000, n_users: int = 4_000, seed: int = 0,
         f"(test_ood_category): {', '.join(held_out)}. Gains: target 1, same type and brand or "
         f"attributes 0.1, same-brand complement 0.01."
     )
-    return World("shop_seq", catalog, task_set, description=description, oracle=oracle,
-                 identity=identity, hidden=index)
+    return World(
+        "shop_seq",
+        catalog,
+        task_set,
+        description=description,
+        oracle=oracle,
+        identity=identity,
+        hidden=index,
+    )
