@@ -120,6 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"observation space: {env.observation_space}; action space: {env.action_space}\n")
     # Real datasets have no oracle and only some of the generated worlds' splits.
     names = [n for n in POLICIES if n != "oracle" or base.world.oracle is not None]
+    names = [n for n in names if n != "refine" or base.multi_turn]  # refine needs feedback
     splits = [s for s in DEMO_SPLITS if s in base.tasks.split_names] or [cfg.split]
     shown = {n: make_policy(n, env) for n in ("identity", "oracle") if n in names}
     print(f"## A few episodes ({' then '.join(shown)} policy)\n")

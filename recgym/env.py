@@ -315,7 +315,8 @@ class RecQueryEnv(gym.Env[str, str]):
         info = self._last_info
         if info is not None:
             invalid = f"  INVALID: {info['invalid_reason']}" if info["invalid_reason"] else ""
-            lines.append(f"turn {info['turn']} query: {info['query']!r}{invalid}")
+            turn = f"turn {info['turn']} " if self.multi_turn else ""
+            lines.append(f"{turn}query: {info['query']!r}{invalid}")
             rows = self.catalog.rows(info["retrieved"][:5])
             gains = self.qrels.lookup(np.array([self._episode.task_row]), rows[None, :])[0]
             for rank, (row, gain) in enumerate(zip(rows, gains), 1):
