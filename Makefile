@@ -1,12 +1,13 @@
 # Set-up and the two commands the README starts with. Each target makes its own virtualenv.
-# The core (BM25 world) installs without torch; targets that need torch install the pinned CPU
-# build first (constraints.txt).
+# The core (BM25 worlds) installs without torch, and `make demo` stays torch-free. `make test` also
+# runs the dense and hybrid retrievers' tests: it installs the pinned CPU torch first
+# (constraints.txt; an unpinned torch pulls a multi-GB CUDA build), then the dense extra.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-dense clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +17,17 @@ $(VENV)/.core: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
+$(VENV)/.dense: pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -c constraints.txt torch
+	$(PIP) install --quiet -c constraints.txt -e ".[test,dense]"
+	touch $@
+
 setup: $(VENV)/.core
 
 demo: setup
 	$(VENV)/bin/recgym demo
 
-test: setup
+test: $(VENV)/.dense
 	$(PY) -m pytest -q
 
 lint: setup
@@ -32,6 +38,10 @@ bench: setup
 	$(PIP) install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) bench/bm25.py
 	$(PY) bench/env_score.py
+
+bench-dense: $(VENV)/.dense
+	$(PY) bench/dense.py
+	$(PY) bench/cache_memory.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -1,4 +1,5 @@
-"""The ``recgym`` command: list, evaluate, export and demo the registered environments."""
+"""The ``recgym`` command: list, evaluate, export and demo the registered environments; manage the
+index cache."""
 
 from __future__ import annotations
 
@@ -142,6 +143,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from recgym import cache
+
+    directory = args.dir or cache.cache_dir()
+    if args.action == "clear":
+        print(f"removed {cache.clear(directory)} index cache entries from {directory}")
+        return 0
+    entries = cache.list_entries(directory)
+    print(f"index cache: {directory} (set {cache.CACHE_DIR_ENV} to move it)")
+    if not entries:
+        print("no entries")
+        return 0
+    print("\n| entry | retriever | items | size | created |\n|---|---|---|---|---|")
+    for e in entries:
+        items = "?" if e.n_items is None else f"{e.n_items:,}"
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created))
+        note = "" if e.complete else " (incomplete)"
+        print(f"| {e.path.name}{note} | {e.retriever} | {items} | {_size(e.n_bytes)} | {created} |")
+    total = sum(e.n_bytes for e in entries)
+    print(f"\n{len(entries)} entries, {_size(total)}")
+    return 0
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.1f} MiB"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recgym", description=__doc__)
     parser.add_argument("--version", action="version", version=f"recgym {recgym.__version__}")
@@ -190,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--limit", type=int, help="evaluate only the first N tasks of each split")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    ca = sub.add_parser("cache", help="list or remove the on-disk index cache entries")
+    ca.add_argument("action", choices=["info", "clear"],
+                    help="info: list entries with size and date; clear: remove them all")
+    ca.add_argument("--dir",
+                    help="the cache folder (default: $RECGYM_CACHE_DIR, else ~/.cache/recgym)")
+    ca.set_defaults(func=cmd_cache)
     return parser
 
 
@@ -197,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"recgym: error: {message}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from recgym.cache import build_index
 from recgym.catalog import Qrels, choice_error
 from recgym.metrics import compute, parse_metric
 from recgym.parsing import ParsedAction, cap_query, check_action, make_parser
@@ -147,9 +148,10 @@ class EnvConfig:
 def _indexed_retriever(
     world: str, world_json: str, retriever: str, retriever_json: str
 ) -> Retriever:
-    """One index per (world, retriever config) in a process, shared by every env that uses it."""
+    """One index per (world, retriever config) in a process, shared by every env that uses it;
+    built through the on-disk cache (``recgym.cache``) when the retriever supports it."""
     backend = make_retriever(retriever, **json.loads(retriever_json))
-    backend.index(load_world(world, **json.loads(world_json)).catalog)
+    build_index(backend, load_world(world, **json.loads(world_json)).catalog)
     return backend
 
 

@@ -20,6 +20,7 @@ non-empty ``str``. Stemming, the hot path, is cached per unique token.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset({
 _SEP = "\x00"
 _WORD = r"[^\W_]"  # one alphanumeric character of any script (\w minus "_")
 _MAX_CACHE = 1 << 21  # unique tokens kept in the stem cache before it is cleared
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -272,20 +274,21 @@ class _Memo(dict):
 
     def __missing__(self, word: str) -> int:
         tok = self.vocab.tokenizer
-        if len(word) <= tok.max_token_length and word.isalnum():
-            ids = [self._term_id(word)]
-        else:
-            ids = [self._term_id(t) for t in tok._split_word(word)]
-        ids = [i for i in ids if i >= 0]
-        if not ids:
-            code = -1
-        elif len(ids) == 1:
-            code = ids[0]
-        else:
-            code = -3 - len(self._multi)
-            self._multi.append(ids)
-            self._arrays = None
-        self[word] = code
+        with _LOCK:  # new words only: rare, and ids must be handed out once
+            if len(word) <= tok.max_token_length and word.isalnum():
+                ids = [self._term_id(word)]
+            else:
+                ids = [self._term_id(t) for t in tok._split_word(word)]
+            ids = [i for i in ids if i >= 0]
+            if not ids:
+                code = -1
+            elif len(ids) == 1:
+                code = ids[0]
+            else:
+                code = -3 - len(self._multi)
+                self._multi.append(ids)
+                self._arrays = None
+            self[word] = code
         return code
 
     def _term_id(self, token: str) -> int:
@@ -312,11 +315,13 @@ class _Memo(dict):
         if not multi.any():
             return codes, pos
         # Expand the words that hold several terms (e.g. "wi-fi") in place.
-        if self._arrays is None:
-            lens = np.array([len(m) for m in self._multi], dtype=np.int64)
-            flat = np.array([i for m in self._multi for i in m], dtype=np.int64)
-            self._arrays = (np.cumsum(lens) - lens, lens, flat)
-        starts, lens, flat = self._arrays
+        arrays = self._arrays
+        if arrays is None or len(arrays[1]) <= int(-3 - codes.min()):
+            multi_ids = list(self._multi)
+            lens = np.array([len(m) for m in multi_ids], dtype=np.int64)
+            flat = np.array([i for m in multi_ids for i in m], dtype=np.int64)
+            arrays = self._arrays = (np.cumsum(lens) - lens, lens, flat)
+        starts, lens, flat = arrays
         which = np.where(multi, -3 - codes, 0)
         n_out = np.where(multi, lens[which], 1)
         src = np.repeat(np.arange(len(codes)), n_out)
@@ -324,7 +329,8 @@ class _Memo(dict):
         ids = np.where(multi[src], flat[starts[which[src]] + within], codes[src])
         return ids, pos[src]
 
-_PATTERNS: dict[tuple[str, int, str], re.Pattern[str]] = {}
+
+_PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}
 
 
 def _marks_of(text: str) -> str:
@@ -334,15 +340,13 @@ def _marks_of(text: str) -> str:
     return "".join(sorted(c for c in set(text) if unicodedata.category(c)[0] == "M"))
 
 
-def _pattern(marks: str, max_len: int, sep: str = "") -> re.Pattern[str]:
-    """Runs of alphanumerics (plus ``marks``) of at most ``max_len`` chars, or the separator."""
-    key = (marks, max_len, sep)
+def _pattern(marks: str, max_len: int) -> re.Pattern[str]:
+    """Runs of alphanumerics (plus ``marks``) of at most ``max_len`` characters."""
+    key = (marks, max_len)
     pat = _PATTERNS.get(key)
     if pat is None:
         unit = f"(?:{_WORD}|[{re.escape(marks)}])" if marks else _WORD
         source = f"{unit}{{1,{max_len}}}"
-        if sep:
-            source = f"{re.escape(sep)}|{source}"
         if len(_PATTERNS) > 256:
             _PATTERNS.clear()
         pat = _PATTERNS[key] = re.compile(source)

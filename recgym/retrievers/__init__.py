@@ -1,13 +1,13 @@
-"""Retrievers: BM25 (fast, sparse) and rank_bm25 (reference); dense and hybrid come as extras."""
+"""Retrievers: BM25 (fast, sparse), rank_bm25 (reference), dense and hybrid (``dense`` extra)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from recgym.catalog import choice_error
-from recgym.retrievers.base import Retriever, empty_results
+from recgym.retrievers.base import IndexState, Retriever, empty_results
 
-__all__ = ["RETRIEVERS", "Retriever", "empty_results", "make_retriever"]
+__all__ = ["RETRIEVERS", "IndexState", "Retriever", "empty_results", "make_retriever"]
 
 
 def _bm25(**kwargs: Any) -> Retriever:
@@ -22,11 +22,26 @@ def _rank_bm25(**kwargs: Any) -> Retriever:
     return RankBM25(**kwargs)
 
 
-RETRIEVERS = {"bm25": _bm25, "rank_bm25": _rank_bm25}
+def _dense(**kwargs: Any) -> Retriever:
+    from recgym.retrievers.dense import Dense
+
+    return Dense(**kwargs)
+
+
+def _hybrid(**kwargs: Any) -> Retriever:
+    from recgym.retrievers.hybrid import Hybrid
+
+    return Hybrid(**kwargs)
+
+
+RETRIEVERS = {"bm25": _bm25, "rank_bm25": _rank_bm25, "dense": _dense, "hybrid": _hybrid}
 
 
 def make_retriever(name: str, **kwargs: Any) -> Retriever:
-    """Build a retriever by name (``bm25``, ``rank_bm25``, ...) with its keyword arguments."""
+    """Build a retriever by name (``bm25``, ``rank_bm25``, ``dense``, ``hybrid``) and arguments.
+
+    ``dense`` and ``hybrid`` raise ``ImportError`` naming the extra to install when it is missing.
+    """
     if name not in RETRIEVERS:
         raise choice_error("retriever", name, RETRIEVERS)
     return RETRIEVERS[name](**kwargs)

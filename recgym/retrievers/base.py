@@ -1,4 +1,4 @@
-"""The Retriever protocol every backend implements."""
+"""The Retriever protocol every backend implements, and the IndexState protocol of cached ones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from recgym.catalog import Catalog
 
-__all__ = ["Retriever", "empty_results"]
+__all__ = ["IndexState", "Retriever", "empty_results"]
 
 
 @runtime_checkable
@@ -31,6 +31,34 @@ class Retriever(Protocol):
     def config(self) -> dict[str, Any]:
         """Everything that changes the index or the ranking (the index cache key)."""
         ...
+
+
+@runtime_checkable
+class IndexState(Protocol):
+    """A retriever whose index can be saved as named arrays and loaded back (the on-disk cache).
+
+    :func:`recgym.cache.build_index` uses it: on a cache miss it calls ``index(catalog)`` and
+    saves ``index_state()``; on a hit it calls ``load_index_state`` with the saved arrays,
+    memory-mapped read-only, instead of ``index``. So:
+
+    - ``index_state()`` returns everything ``search`` needs as numpy arrays (numeric or bytes
+      dtypes, no objects), keyed by names made of letters, digits, ``_``, ``-`` and ``.``. The
+      cache key is the catalog's ``content_hash()`` plus ``config()``, so ``config()`` must name
+      everything that changes these arrays (model identity included).
+    - ``load_index_state(arrays)`` must leave the retriever answering ``search`` exactly as after
+      ``index``, keep the arrays without copying them where it can (vector-env workers then share
+      one copy of the index), and raise ``ValueError`` when the arrays do not fit (a wrong shape,
+      dtype or embedding size): the cache then warns and rebuilds.
+
+    A composite retriever that keeps no index of its own lists its sub-retrievers in a ``parts``
+    attribute instead; the cache then handles each part on its own (a part that does not
+    implement this protocol is indexed in memory), so the parts share cache entries with the same
+    retrievers used alone.
+    """
+
+    def index_state(self) -> dict[str, np.ndarray]: ...
+
+    def load_index_state(self, arrays: dict[str, np.ndarray]) -> None: ...
 
 
 def empty_results(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:

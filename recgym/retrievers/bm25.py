@@ -1,4 +1,4 @@
-"""BM25 over a sparse term -> postings index, in numpy only (no compiled extension, no numba).
+"""BM25 over a sparse term -> postings index, in numpy only (no compiled code, no numba).
 
 Scoring is Lucene's BM25 (``BM25Similarity`` since Lucene 8, what Anserini and Pyserini run)::
 
@@ -6,36 +6,48 @@ Scoring is Lucene's BM25 (``BM25Similarity`` since Lucene 8, what Anserini and P
     w(t, d)     = idf(t) * tf(t, d) / (tf(t, d) + k1 * (1 - b + b * dl(d) / avgdl))
     score(q, d) = sum over the tokens t of q of w(t, d)
 
-with ``N`` the number of items, ``df(t)`` the number of items containing term ``t``, ``tf`` its count
-in the item and ``dl`` the item's length in terms (after stopword removal). A term repeated in the
-query counts once per occurrence (as in rank_bm25). ``k1=0.9, b=0.4`` are Anserini's defaults
+with ``N`` the number of items, ``df(t)`` the number of items containing term ``t``, ``tf`` its
+count in the item and ``dl`` the item's length in terms (after stopword removal). A term repeated in
+the query counts once per occurrence (as in rank_bm25). ``k1=0.9, b=0.4`` are Anserini's defaults
 (tuned on short documents; Lucene itself defaults to 1.2 / 0.75).
 
 **Index.** Every weight ``w(t, d)`` is computed once by :meth:`BM25.index` and stored term-major
-(CSR: the postings of a term are contiguous and sorted by row; float32 weights, int32 rows). The
-most frequent terms (in at least 1/32 of the items) also get a dense float32 row of weights.
+(CSR: the postings of a term are contiguous; float32 weights, int32 rows). Each term also keeps its
+largest weight and its 10th/100th/1000th/10000th largest. The frequent terms (in at least 1/16 of
+the items) also get a dense float32 row of weights, and their postings are kept in impact order
+(weight descending, row ascending); the others' postings are sorted by row. Tokenisation of the
+whole catalog is one ``str.split`` and one dict lookup per word (see
+:class:`~recgym.text.Vocabulary`), the matrix one sort.
 
-**Search** is exact (the ranking of an exhaustive evaluation, ties broken by the lower row) without
-scoring every posting. It runs MaxScore (Turtle & Flood, 1995): a query's terms are taken in order of
-decreasing upper bound (rare terms first) and their postings accumulated until the sum of the upper
-bounds of the remaining (frequent) terms falls below ``theta``, the k-th best partial score so far.
-No item outside the postings seen can then reach the top k, and the candidates whose partial score
-plus that bound still reaches ``theta`` get the remaining terms' weights by lookup (the dense rows,
-or binary search in the postings). The top k is picked by ``np.partition`` over those candidates
-only, on int64 keys that encode (score descending, row ascending).
+**Search** is exact (the ranking of an exhaustive evaluation, ties broken by the lower row) but
+does not score every posting. It runs MaxScore (Turtle & Flood, 1995) per query: terms are taken in
+order of decreasing upper bound (rare terms first) and their postings accumulated into a dense
+score buffer until the sum of the upper bounds of the remaining (frequent) terms falls below
+``theta``, a lower bound of the k-th best score. ``theta`` starts at the best k-th largest weight
+of a single query term (precomputed) and is raised with scores of real items: the candidates'
+partial scores, their full scores when all remaining terms have dense rows (a ``take`` per term),
+or the full scores of the items heading a frequent term's impact-ordered postings. No item
+outside the candidates can then reach the top k; candidates that cannot reach ``theta`` even with
+every remaining term are dropped, the others get the remaining terms' weights (dense rows, or a scan
+of the postings against the buffer). A frequent term that must be accumulated adds its weight to
+the candidates through its dense row and brings in new candidates only from the head of its
+impact-ordered postings, as far as a new item could still reach ``theta``. The top k is selected
+by ``np.partition`` over the candidates only, on uint64 keys ``(~score_bits << 32) | row`` that
+order by (score descending, row ascending), so ties need no second pass. Nothing is ever
+O(number of items) per query.
 
-Queries are processed in chunks in lockstep: each step of MaxScore is one numpy call over the
-postings or candidates of every query of the chunk (a ``(chunk, N)`` score buffer keeps queries
-apart), so the Python overhead is paid per chunk, not per query, and the large numpy calls release
-the GIL, which lets :class:`BM25` answer chunks in parallel threads.
+``n_threads > 1`` answers parts of a batch in threads. numpy releases the GIL only in part of this
+work (not in ``partition`` or fancy-index assignment), so the gain is small; the default is 1.
 """
 
 from __future__ import annotations
 
-import os
+import bisect
+import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -49,18 +61,21 @@ __all__ = ["BM25"]
 VERSION = "1"
 # Terms in at least 1/_DENSE_FRACTION of the items (with at least _DENSE_MIN_ITEMS items) get a
 # dense float32 row of weights, so that MaxScore looks them up in O(1) per candidate.
-_DENSE_FRACTION = 32
+_DENSE_FRACTION = 16
 _DENSE_MIN_ITEMS = 1024
-# Score buffer per thread: chunk * n_items float32 values at most (32 MiB).
-_BUFFER_VALUES = 1 << 23
-_MAX_CHUNK = 256
+# The k' for which each term keeps its k'-th largest weight.
+_KTH_LEVELS = np.array([10, 100, 1000, 10000])
+# Probe (score the candidates fully, to stop early) when the next term has more postings than
+# _PROBE_RATIO times the candidates.
+_PROBE_RATIO = 0.5
+# Estimate theta from this many heaviest postings (at least 4k) of a term in impact order.
+_SAMPLE = 1024
 _EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
-_U32 = np.uint64(0xFFFFFFFF)
-_PAD = np.uint64(0xFFFFFFFFFFFFFFFF)
+_LITTLE = sys.byteorder == "little"
 
 
 class BM25:
-    """Lucene BM25 with precomputed weights and exact, pruned, batched top-k search.
+    """Lucene BM25 with precomputed weights and exact, pruned top-k search.
 
     Args:
         k1: term-frequency saturation (Anserini's default 0.9).
@@ -68,7 +83,7 @@ class BM25:
         tokenizer: a :class:`~recgym.text.Tokenizer` or a mapping of its settings (default:
             lowercase, Unicode folding, Lucene's English stopwords, Snowball English stemmer).
         fields: catalog fields indexed after the title (``None``: all; ``[]``: the title only).
-        n_threads: threads answering a batch of queries (default: the number of CPUs).
+        n_threads: threads answering a batch of queries (default 1; see the module docstring).
 
     An empty catalog can be indexed; every search of it returns only ``-1`` rows and ``-inf``
     scores. Queries with no indexed term do the same.
@@ -82,7 +97,7 @@ class BM25:
         b: float = 0.4,
         tokenizer: Tokenizer | Mapping[str, Any] | None = None,
         fields: Sequence[str] | None = None,
-        n_threads: int | None = None,
+        n_threads: int = 1,
     ) -> None:
         if not (np.isfinite(k1) and k1 >= 0):
             raise ValueError(f"k1 must be finite and >= 0, got {k1}")
@@ -100,9 +115,8 @@ class BM25:
         self.b = float(b)
         self.tokenizer = tokenizer
         self.fields = None if fields is None else list(fields)
-        self.n_threads = max(1, int(n_threads or os.cpu_count() or 1))
+        self.n_threads = max(1, int(n_threads))
         self.n_items = 0
-        self.buffer_values = _BUFFER_VALUES
         self._vocab: Vocabulary | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -122,7 +136,7 @@ class BM25:
 
     def index(self, catalog: Catalog | Sequence[str]) -> None:
         """Build the index of a catalog (or of a plain sequence of texts, one per row)."""
-        texts = catalog.texts(self.fields) if isinstance(catalog, Catalog) else list(catalog)
+        texts = _texts(catalog, self.fields)
         vocab = Vocabulary(self.tokenizer)
         ids, rows = vocab.encode_batch(texts, grow=True)
         self._build(len(texts), vocab, ids, rows)
@@ -158,11 +172,70 @@ class BM25:
         return rows, scores
 
     def memory_bytes(self) -> int:
-        """Approximate size of the index arrays (the vocabulary dict and search buffers excluded)."""
+        """Bytes of the index arrays (not the vocabulary dict, nor the per-thread score buffer
+        of 4 bytes per item)."""
         if self._vocab is None:
             return 0
-        arrays = (self._indptr, self._docs, self._w, self._maxw, self._dense, self._dense_row)
-        return sum(a.nbytes for a in arrays)
+        arrays = (self._indptr, self._docs, self._w, self._maxw, self._kth, self._dense)
+        return sum(a.nbytes for a in arrays) + self._dense_row.nbytes
+
+    def index_state(self) -> dict[str, np.ndarray]:
+        """The index as named arrays (the :class:`~recgym.retrievers.base.IndexState` protocol):
+        the vocabulary as one UTF-8 blob with offsets, and the arrays ``search`` reads."""
+        if self._vocab is None:
+            raise RuntimeError("BM25.index_state called before index()")
+        encoded = [t.encode("utf-8", "surrogatepass") for t in self._vocab.terms]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return {
+            "meta": np.array([self.n_items, self.avgdl, len(encoded)], dtype=np.float64),
+            "terms": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            "term_offsets": offsets,
+            "indptr": self._indptr,
+            "docs": self._docs,
+            "weights": self._w,
+            "max_weight": self._maxw,
+            "kth_weight": self._kth,
+            "dense": self._dense,
+            "dense_row": self._dense_row,
+        }
+
+    def load_index_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore an index saved by :meth:`index_state` (arrays are kept, not copied)."""
+        try:
+            n_items, avgdl, n_terms = (float(x) for x in arrays["meta"])
+            n, v = int(n_items), int(n_terms)
+            offsets, indptr = arrays["term_offsets"], arrays["indptr"]
+            docs, w, kth = arrays["docs"], arrays["weights"], arrays["kth_weight"]
+            dense, dense_row = arrays["dense"], arrays["dense_row"]
+            ok = (
+                offsets.shape == (v + 1,)
+                and indptr.shape == (v + 1,)
+                and docs.dtype == np.int32
+                and w.dtype == np.float32
+                and docs.shape == w.shape == (int(indptr[-1]) if v else 0,)
+                and arrays["max_weight"].shape == (v,)
+                and kth.shape == (len(_KTH_LEVELS), v)
+                and dense.dtype == np.float32
+                and dense.ndim == 2
+                and dense.shape[1] == n
+                and dense_row.shape == (v,)
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a BM25 index state: {e}") from None
+        if not ok:
+            raise ValueError("BM25 index state arrays have the wrong shapes or dtypes")
+        raw = arrays["terms"].tobytes()
+        bounds = offsets.tolist()
+        terms = [raw[a:z].decode("utf-8", "surrogatepass") for a, z in pairwise(bounds)]
+        vocab = Vocabulary(self.tokenizer)
+        vocab.terms = {t: i for i, t in enumerate(terms)}
+        self.n_items, self.avgdl = n, avgdl
+        self._vocab = vocab
+        self._indptr, self._docs, self._w = indptr, docs, w
+        self._maxw, self._kth = arrays["max_weight"], kth
+        self._dense, self._dense_row = dense, dense_row
+        self._local = threading.local()
 
     # -- index -----------------------------------------------------------------------------------
 
@@ -188,24 +261,34 @@ class BM25:
         w = (idf[term] * tf / (tf + norm[docs])).astype(np.float32)
         # Weights are > 0 (search relies on it: a zero in the score buffer means "not seen").
         np.maximum(w, np.finfo(np.float32).tiny, out=w)
-        # Impact order: each term's postings by weight descending, then row ascending. A
-        # positive float32 orders like its bit pattern.
+        # Per term: the largest weight (MaxScore's upper bound) and the k-th largest for a few k
+        # (k items score at least that: a lower bound of the k-th best score of a query). A
+        # positive float32 orders like its bit pattern, so one sort of (term, ~bits) ranks them.
         order = np.argsort(
             (term.astype(np.uint64) << np.uint64(32)) | np.invert(w.view(np.uint32)), kind="stable"
-        )
-        docs, w = docs[order], w[order]
+        )  # impact order: term, weight descending, row ascending
+        impact = w[order]
+        kth = np.zeros((len(_KTH_LEVELS), n_terms), dtype=np.float32)
+        for i, level in enumerate(_KTH_LEVELS):
+            has = df >= level
+            kth[i, has] = impact[indptr[:-1][has] + level - 1]
         maxw = np.zeros(n_terms, dtype=np.float32)
-        maxw[df > 0] = w[indptr[:-1][df > 0]]
+        maxw[df > 0] = impact[indptr[:-1][df > 0]]
+        # Frequent terms: a dense row of weights, and postings in impact order.
         dense_terms = np.flatnonzero((df * _DENSE_FRACTION >= n) & (n >= _DENSE_MIN_ITEMS))
         dense_row = np.full(n_terms, -1, dtype=np.int64)
         dense_row[dense_terms] = np.arange(len(dense_terms))
         dense = np.zeros((len(dense_terms), n), dtype=np.float32)
         for i, t in enumerate(dense_terms.tolist()):
             dense[i, docs[indptr[t] : indptr[t + 1]]] = w[indptr[t] : indptr[t + 1]]
+        by_impact = dense_row[term] >= 0
+        docs = np.where(by_impact, docs[order], docs)
+        w = np.where(by_impact, impact, w)
+        del order, impact, by_impact
         self.n_items, self.avgdl = n, avgdl
         self._vocab = vocab
-        self._indptr, self._docs, self._w, self._maxw = indptr, docs, w, maxw
-        self._dense, self._dense_flat, self._dense_row = dense, dense.reshape(-1), dense_row
+        self._indptr, self._docs, self._w, self._maxw, self._kth = indptr, docs, w, maxw, kth
+        self._dense, self._dense_row = dense, dense_row
         self._local = threading.local()
 
     # -- search ----------------------------------------------------------------------------------
@@ -236,8 +319,16 @@ class BM25:
         start = np.searchsorted(eq, np.arange(n + 1)).tolist()
         lo, hi = self._indptr[et], self._indptr[et + 1]
         dense = self._dense_row[et]
-        # The k-th largest weight of each term (impact order): k items score at least that.
-        kth = np.where(hi - lo >= k, cnt * self._w[np.minimum(lo + k - 1, hi - 1)], 0.0)
+        # A lower bound of the k-th best score: k items score at least the k'-th largest weight
+        # of a term, for any k' >= k.
+        level = int(np.searchsorted(_KTH_LEVELS, k))
+        if level < len(_KTH_LEVELS):
+            kth = cnt * self._kth[level, et].astype(np.float64)
+        else:
+            kth = np.zeros(len(et))
+        # Terms in impact order (those with a dense row): their exact k-th largest weight.
+        exact = (dense >= 0) & (hi - lo >= k)
+        kth[exact] = cnt[exact] * self._w[lo[exact] + k - 1].astype(np.float64)
         lists = (cnt, ub, lo, hi, dense, kth)
         return (start, *(x.tolist() for x in lists))
 
@@ -281,34 +372,103 @@ class BM25:
         for j in range(m - 1, -1, -1):
             rest[j] = rest[j + 1] + ub[j]
         lo, hi, c = p_lo[0], p_hi[0], cnt[0]
-        if m == 1:  # impact order: the top k are the first k postings
-            hi = min(hi, lo + k)
-            return docs[lo:hi].astype(np.int64), w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
+        if dense[0] >= 0:
+            # Impact order: the top k of a lone term are its first k postings, and rows whose
+            # weight plus every other term's bound is below theta cannot make the top k.
+            hi = lo + (min(k, hi - lo) if m == 1 else self._prefix(lo, hi, c, theta, rest[1]))
+            if m == 1:
+                return docs[lo:hi].astype(np.int64), w[lo:hi] * np.float32(c)
         cand = docs[lo:hi].astype(np.intp)
         wt = w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
+        if m == 1:
+            if theta > 0:  # at least k postings weigh theta or more
+                keep = wt >= np.float32(theta)
+                cand, wt = cand[keep], wt[keep]
+            return _top_k(cand, wt, k)
         # Accumulate postings term by term into buf; stop when theta, a lower bound of the k-th
         # best score (at first the best k-th weight of a single term), beats the bound of the
-        # remaining terms. theta is refined on the candidates when it could make a difference.
-        buf[cand] = wt
+        # remaining terms. theta is refined on the candidates when it could make a difference:
+        # from their partial scores, or, when every remaining term has a dense row and the next
+        # one has long postings, from their full scores (a "probe": if that theta beats the
+        # remaining bound, the candidates hold the top k and their scores are final).
+        first = wt  # the first term's weights go into buf only once a second term needs it
+        in_buf = False
         parts = [cand]
         n_cand = len(cand)
+        all_dense = [True] * (m + 1)  # all_dense[j]: every plan term j.. has a dense row
+        for j in range(m - 1, -1, -1):
+            all_dense[j] = all_dense[j + 1] and dense[j] >= 0
         j = 1
+        sample = max(4 * k, _SAMPLE)
         while j < m and not rest[j] * (1 + _EPS) < theta:
             lo, hi, c = p_lo[j], p_hi[j], cnt[j]
-            d = docs[lo:hi].astype(np.intp)
-            got = buf.take(d)
-            parts.append(d[got == 0])  # weights are > 0: zero marks a row not seen yet
-            n_cand += len(parts[-1])
-            got += w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
-            buf[d] = got
+            if dense[j] >= 0 and hi - lo > 2 * sample:
+                # A sample: the rows of this term's heaviest postings (impact order), scored with
+                # their partial scores, this term and every later term with a dense row. Scores
+                # of real rows, some terms possibly missing: their k-th best is a lower bound of
+                # the k-th best score, often far above theta.
+                if not in_buf:
+                    buf[parts[0]] = first
+                    in_buf = True
+                d = docs[lo : lo + sample].astype(np.intp)
+                est = w[lo : lo + sample] * np.float32(c)
+                est += buf.take(d)
+                for i in range(j + 1, m):
+                    if dense[i] >= 0:
+                        add = self._dense[dense[i]].take(d)
+                        est += add if cnt[i] == 1 else add * np.float32(cnt[i])
+                theta = max(theta, float(np.partition(est, sample - k)[sample - k]))
+                if rest[j] * (1 + _EPS) < theta:
+                    break
+            if all_dense[j] and n_cand >= k and hi - lo > n_cand * _PROBE_RATIO:
+                cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                parts = [cand]
+                s = buf.take(cand) if in_buf else first.copy()
+                for i in range(j, m):
+                    add = self._dense[dense[i]].take(cand)
+                    s += add if cnt[i] == 1 else add * np.float32(cnt[i])
+                probe = float(np.partition(s, n_cand - k)[n_cand - k])
+                if rest[j] * (1 + _EPS) < probe:
+                    if in_buf:
+                        buf[cand] = 0
+                    keep = s >= np.float32(probe)
+                    return _top_k(cand[keep], s[keep], k)
+                theta = max(theta, probe)
+            if not in_buf:
+                buf[parts[0]] = first
+                in_buf = True
+            # A term in impact order: only its first p postings can bring new candidates (the
+            # last term: k of them at most), the candidates get its weight from its dense row.
+            p = -1
+            if dense[j] >= 0:
+                p = self._prefix(lo, hi, c, theta, rest[j + 1])
+                if j + 1 == m:
+                    p = min(p, k + n_cand)
+            if p >= 0 and n_cand + p < hi - lo:
+                cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                parts = [cand]
+                add = self._dense[dense[j]].take(cand)
+                got = buf.take(cand)
+                got += add if c == 1 else add * np.float32(c)
+                buf[cand] = got
+                d = docs[lo : lo + p].astype(np.intp)
+                new = buf.take(d) == 0
+                parts.append(d[new])
+                n_cand += len(parts[-1])
+                wt = w[lo : lo + p][new]
+                buf[parts[-1]] = wt if c == 1 else wt * np.float32(c)
+            else:
+                d = docs[lo:hi].astype(np.intp)
+                got = buf.take(d)
+                parts.append(d[got == 0])  # weights are > 0: zero marks a row not seen yet
+                n_cand += len(parts[-1])
+                got += w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
+                buf[d] = got
             j += 1
-            if (
-                j < m
-                and n_cand >= k
-                and theta <= rest[j] * (1 + _EPS) < rest[0] - rest[j]
-            ):
+            if j < m and n_cand >= k and theta <= rest[j] * (1 + _EPS) < rest[0] - rest[j]:
                 parts = [np.concatenate(parts)]
-                theta = float(np.partition(buf.take(parts[0]), n_cand - k)[n_cand - k])
+                kth = float(np.partition(buf.take(parts[0]), n_cand - k)[n_cand - k])
+                theta = max(theta, kth)
         lookups: list[tuple[int, int, float]] = []
         bound = 0.0  # the most a candidate can still gain from the terms looked up below
         for i in range(j, m):
@@ -319,14 +479,20 @@ class BM25:
                 continue
             # A term without a dense row: scan its postings against the buffer, adding its weight
             # to the rows that are already candidates only (no new candidate can reach theta).
+            if not in_buf:
+                buf[parts[0]] = first
+                in_buf = True
             d = docs[lo:hi].astype(np.intp)
             got = buf.take(d)
             hit = np.flatnonzero(got)
             wt = w[lo:hi].take(hit)
             buf[d.take(hit)] = got.take(hit) + (wt if c == 1 else wt * np.float32(c))
         cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        s = buf.take(cand)
-        buf[cand] = 0
+        if in_buf:
+            s = buf.take(cand)
+            buf[cand] = 0
+        else:
+            s = first.copy()
         if j < m:
             # Drop the candidates that cannot reach theta even with every term still to look up,
             # look up the next term in the others, repeat; finally drop those below theta (a
@@ -341,15 +507,38 @@ class BM25:
             cand, s = cand[keep], s[keep]
         return _top_k(cand, s, k)
 
+    def _prefix(self, lo: int, hi: int, c: int, theta: float, rest: float) -> int:
+        """How many leading postings (impact order) of a term can bring in a row that reaches
+        ``theta``: those whose weight times ``c``, plus ``rest``, the bound of the terms after it,
+        reaches ``theta``. A row only in later postings scores less than ``theta``."""
+        floor = theta / (1 + _EPS) - rest
+        if floor <= 0:
+            return hi - lo
+        w = self._w
+        return bisect.bisect_left(range(lo, hi), True, key=lambda i: c * float(w[i]) < floor)
+
 
 def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best ``(row, score)`` by score descending then row ascending (scores > 0)."""
     # A non-negative float32 orders like its bit pattern, so ``~bits << 32 | row`` is one uint64
     # key whose ascending order is (score descending, row ascending).
-    key = np.left_shift(np.invert(scores.view(np.uint32)), 32, dtype=np.uint64)
-    key |= rows.view(np.uint64)
+    key = np.invert(scores.view(np.uint32)).astype(np.uint64)
+    key <<= np.uint64(32)
+    key |= rows.view(np.uint64) if rows.dtype == np.int64 else rows.astype(np.uint64)
     if len(key) > k:
         key = np.partition(key, k - 1)[:k]
     key.sort()
-    half = key.view(np.uint32)  # little-endian halves: [row, ~bits] per key
-    return half[0::2].astype(np.int64), np.invert(half[1::2]).view(np.float32)
+    if _LITTLE:
+        half = key.view(np.uint32)  # the halves of each key: [row, ~bits]
+        return half[0::2].astype(np.int64), np.invert(half[1::2]).view(np.float32)
+    low = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return low, np.invert((key >> np.uint64(32)).astype(np.uint32)).view(np.float32)
+
+
+def _texts(catalog: Catalog | Sequence[str], fields: list[str] | None) -> list[str]:
+    """One text per row: the title then the given catalog fields (all of them for ``None``)."""
+    if not isinstance(catalog, Catalog):
+        return list(catalog)
+    if fields is None:
+        return catalog.texts()
+    return catalog.texts(["title", *(f for f in fields if f != "title")])

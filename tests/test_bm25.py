@@ -1,0 +1,285 @@
+"""BM25 (fast, MaxScore) against RankBM25 (rank_bm25, exhaustive) and against hand arithmetic."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from recgym.catalog import Catalog
+from recgym.retrievers import Retriever, make_retriever
+from recgym.retrievers import bm25 as bm25_module
+from recgym.retrievers.bm25 import BM25
+from recgym.retrievers.rank_bm25 import RankBM25
+from recgym.text import Tokenizer
+
+PLAIN = {"stopwords": None, "stemmer": None}
+
+
+# -- hand-checked --------------------------------------------------------------------------------
+
+# Three items, no stopwords, no stemming; k1 = 0.9, b = 0.4:
+#   row 0 "apple banana"        dl = 2
+#   row 1 "apple apple cherry"  dl = 3
+#   row 2 "banana"              dl = 1            N = 3, avgdl = 6 / 3 = 2
+# df(apple) = df(banana) = 2, so idf = ln(1 + (3 - 2 + 0.5) / (2 + 0.5)) = ln(1.6) = 0.4700036
+# apple, row 0: tf 1, norm = 0.9 * (1 - 0.4 + 0.4 * 2/2) = 0.90 -> 0.4700036 * 1/1.90 = 0.2473703
+# apple, row 1: tf 2, norm = 0.9 * (0.6 + 0.4 * 3/2)   = 1.08 -> 0.4700036 * 2/3.08 = 0.3051972
+# banana, row 0: as apple in row 0                                             = 0.2473703
+# banana, row 2: tf 1, norm = 0.9 * (0.6 + 0.4 * 1/2)  = 0.72 -> 0.4700036 * 1/1.72 = 0.2732579
+# "apple banana": row 0 = 0.2473703 + 0.2473703 = 0.4947406, row 1 = 0.3051972, row 2 = 0.2732579
+TINY = ["apple banana", "apple apple cherry", "banana"]
+IDF = math.log(1.6)
+
+
+@pytest.mark.parametrize("cls", [BM25, RankBM25])
+def test_hand_checked_scores(cls):
+    r = cls(tokenizer=PLAIN)
+    r.index(TINY)
+    rows, scores = r.search(["apple", "apple banana", "apple apple", "durian"], 4)
+    assert rows.dtype == np.int64 and scores.dtype == np.float32
+    assert rows.tolist() == [[1, 0, -1, -1], [0, 1, 2, -1], [1, 0, -1, -1], [-1, -1, -1, -1]]
+    w_apple_0, w_apple_1, w_banana_2 = IDF / 1.9, IDF * 2 / 3.08, IDF / 1.72
+    assert abs(IDF - 0.4700036) < 1e-7 and abs(w_apple_0 - 0.2473703) < 1e-7
+    expect = [
+        [w_apple_1, w_apple_0],
+        [2 * w_apple_0, w_apple_1, w_banana_2],
+        [2 * w_apple_1, 2 * w_apple_0],  # a repeated query term counts twice
+    ]
+    for got, want in zip(scores, expect):
+        np.testing.assert_allclose(got[: len(want)], want, rtol=1e-6)
+        assert np.all(np.isneginf(got[len(want) :]))
+    assert np.all(np.isneginf(scores[3]))
+
+
+# -- randomised corpora: BM25 == RankBM25 --------------------------------------------------------
+
+
+def _words(rng: np.random.Generator, n: int) -> list[str]:
+    letters = np.array(list("bcdfghklmnprstvz"))
+    vowels = np.array(list("aeiou"))
+    out: set[str] = set()
+    while len(out) < n:
+        k = int(rng.integers(1, 4))
+        out.add("".join(letters[rng.integers(16)] + vowels[rng.integers(5)] for _ in range(k)))
+    return sorted(out)
+
+
+def _corpus(seed: int) -> tuple[list[str], list[str]]:
+    """Zipf-distributed titles with duplicates and empty ones, and awkward queries."""
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.choice([1, 7, 40, 200, 500, 1100, 1600]))
+    vocab = _words(rng, int(rng.integers(20, 400)))
+    p = 1.0 / np.arange(1, len(vocab) + 1) ** rng.uniform(0.8, 1.3)
+    p /= p.sum()
+
+    def text(lo: int, hi: int) -> str:
+        n = int(rng.integers(lo, hi + 1))
+        return " ".join(vocab[i] for i in rng.choice(len(vocab), size=n, p=p))
+
+    titles = [text(1, 14) for _ in range(n_items)]
+    for i in rng.choice(n_items, size=n_items // 5, replace=True):  # duplicates -> exact ties
+        titles[int(rng.integers(n_items))] = titles[i]
+    for i in rng.choice(n_items, size=n_items // 20, replace=False):
+        titles[i] = rng.choice(["", "the of and", "!!! ---"])  # empty after analysis
+    queries = [text(1, 6) for _ in range(25)]
+    queries += ["", "the and of", "zzzunknown qqqnothing", "zzzunknown " + vocab[0]]
+    queries += [f"{vocab[1]} {vocab[1]} {vocab[1]} {vocab[-1]}", vocab[0], vocab[-1]]
+    queries += ["Title:(x OR y)^3"]
+    return titles, queries
+
+
+def _assert_same(fast, ref, queries):
+    rows, scores = fast
+    ref_rows, ref_scores = ref
+    assert rows.shape == ref_rows.shape and scores.shape == ref_scores.shape
+    np.testing.assert_array_equal(rows == -1, ref_rows == -1)
+    np.testing.assert_array_equal(np.isneginf(scores), rows == -1)
+    found = rows >= 0
+    np.testing.assert_allclose(scores[found], ref_scores[found], rtol=2e-6, atol=1e-7)
+    for q, (r, rr, s) in enumerate(zip(rows, ref_rows, ref_scores)):
+        # Rows must agree exactly, except where the reference holds two scores that differ by
+        # less than float32 summation noise (none ever met so far, but they would be legitimate).
+        for i in np.flatnonzero(r != rr):
+            near = np.abs(s - s[i]) <= 2e-6 * abs(s[i])
+            assert r[i] in rr[near], (queries[q], i, r, rr)
+
+
+CASES = [(seed, "default") for seed in range(20)] + [(seed, "dense") for seed in range(0, 20, 3)]
+
+
+@pytest.mark.parametrize(("seed", "mode"), CASES)
+def test_matches_rank_bm25_on_random_corpora(seed, mode, monkeypatch):
+    if mode == "dense":
+        # Dense rows (and impact order) for small corpora and frequent terms, probing always on,
+        # small samples: every MaxScore path (accumulate, cut, sample, probe, scan, lookup) runs.
+        monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+        monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
+        monkeypatch.setattr(bm25_module, "_PROBE_RATIO", 0.0)
+        monkeypatch.setattr(bm25_module, "_SAMPLE", 8)
+    titles, queries = _corpus(seed)
+    rng = np.random.default_rng(seed)
+    k1, b = (0.9, 0.4) if seed % 3 else (float(rng.uniform(0.5, 2)), float(rng.uniform(0, 1)))
+    fast, ref = BM25(k1=k1, b=b), RankBM25(k1=k1, b=b)
+    fast.index(titles)
+    ref.index(titles)
+    ks = (1, 10, int(rng.choice([20, 100, 700, 3000, 15000])))
+    ref_rows, ref_scores = ref.search(queries, max(ks))  # a ranking's prefix is the smaller k's
+    for k in ks:
+        _assert_same(fast.search(queries, k), (ref_rows[:, :k], ref_scores[:, :k]), queries)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_frequent_terms_only(seed, monkeypatch):
+    # A dozen words in every title: every term is frequent, half have dense rows (impact order),
+    # samples are small. Long queries of such terms exercise theta from samples and probes.
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 2)
+    monkeypatch.setattr(bm25_module, "_SAMPLE", 8)
+    rng = np.random.default_rng(seed)
+    words = _words(rng, 12)
+    p = np.linspace(3, 1, len(words))
+    p /= p.sum()
+    titles = [" ".join(rng.choice(words, size=int(rng.integers(1, 12)), p=p)) for _ in range(1500)]
+    queries = [" ".join(rng.choice(words, size=int(rng.integers(2, 9)))) for _ in range(40)]
+    fast, ref = BM25(tokenizer=PLAIN), RankBM25(tokenizer=PLAIN)
+    fast.index(titles)
+    ref.index(titles)
+    ref_rows, ref_scores = ref.search(queries, 300)
+    for k in (1, 5, 30, 300):
+        _assert_same(fast.search(queries, k), (ref_rows[:, :k], ref_scores[:, :k]), queries)
+
+
+def test_ties_broken_by_lower_row():
+    titles = ["red shoe", "blue shoe", "red shoe", "shoe red", "red shoe"] * 3
+    r = BM25(tokenizer=PLAIN)
+    r.index(titles)
+    rows, scores = r.search(["red shoe"], 20)
+    identical = [i for i, t in enumerate(titles) if t in ("red shoe", "shoe red")]
+    assert rows[0, : len(identical)].tolist() == identical
+    assert len(set(scores[0, : len(identical)].tolist())) == 1
+    assert rows[0, len(identical) :].tolist()[:3] == [1, 6, 11]
+
+
+def test_k_larger_than_matches_and_catalog():
+    r = BM25(tokenizer=PLAIN)
+    r.index(TINY)
+    rows, scores = r.search(["cherry", "banana"], 50)
+    assert rows.shape == (2, 50)
+    assert rows[0, :2].tolist() == [1, -1] and rows[1, :3].tolist() == [2, 0, -1]
+    assert np.all(rows[:, 3:] == -1) and np.all(np.isneginf(scores[:, 3:]))
+
+
+@pytest.mark.parametrize("cls", [BM25, RankBM25])
+def test_empty_catalog_returns_empty_results(cls):
+    # Decision: an empty catalog (or one whose items hold no term) indexes fine and every search
+    # returns only -1 / -inf, like a query that matches nothing.
+    for texts in ([], ["", "the of", "!!!"]):
+        r = cls()
+        r.index(texts)
+        rows, scores = r.search(["anything", ""], 3)
+        assert rows.tolist() == [[-1] * 3] * 2 and np.all(np.isneginf(scores))
+        assert r.search([], 3)[0].shape == (0, 3)
+
+
+@pytest.mark.parametrize("cls", [BM25, RankBM25])
+def test_errors(cls):
+    r = cls()
+    with pytest.raises(RuntimeError):
+        r.search(["x"], 3)
+    r.index(TINY)
+    with pytest.raises(ValueError):
+        r.search(["x"], 0)
+    with pytest.raises(TypeError):
+        r.search("apple", 3)
+    with pytest.raises(ValueError):
+        cls(k1=-1)
+    with pytest.raises(ValueError):
+        cls(b=2)
+
+
+def test_protocol_registry_and_config():
+    for name, cls in (("bm25", BM25), ("rank_bm25", RankBM25)):
+        r = make_retriever(name, k1=1.2, b=0.75)
+        assert isinstance(r, cls) and isinstance(r, Retriever) and r.name == name
+        cfg = r.config()
+        assert cfg["k1"] == 1.2 and cfg["b"] == 0.75 and cfg["fields"] is None
+        assert cfg["tokenizer"] == Tokenizer().config() and cfg["version"]
+    assert BM25().config() == {**RankBM25().config(), "name": "bm25"}
+    assert BM25(tokenizer={"stemmer": None}).tokenizer == Tokenizer(stemmer=None)
+
+
+def test_index_state_round_trip(tmp_path):
+    titles, queries = _corpus(3)
+    r = BM25()
+    r.index(titles)
+    state = r.index_state()
+    for name, array in state.items():
+        np.save(tmp_path / f"{name}.npy", array)
+    loaded = {name: np.load(tmp_path / f"{name}.npy", mmap_mode="r") for name in state}
+    again = BM25()
+    again.load_index_state(loaded)
+    for a, b in zip(r.search(queries, 10), again.search(queries, 10)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError):
+        BM25().load_index_state({**loaded, "weights": loaded["weights"][:-1]})
+    with pytest.raises(ValueError):
+        BM25().load_index_state({"meta": loaded["meta"]})
+
+
+def test_memory_bytes():
+    r = BM25()
+    assert r.memory_bytes() == 0
+    r.index(TINY * 100)
+    assert 0 < r.memory_bytes() < 100_000
+
+
+def test_catalog_fields():
+    catalog = Catalog(
+        ids=np.array(["a", "b"]),
+        titles=["red shoe", "blue hat"],
+        fields={"brand": ["Acme", "Zenith"], "color": ["crimson", "navy"]},
+    )
+    everything, titles_only, brand = BM25(), BM25(fields=[]), BM25(fields=["brand"])
+    for r in (everything, titles_only, brand):
+        r.index(catalog)
+    assert everything.search(["navy"], 2)[0].tolist() == [[1, -1]]
+    assert titles_only.search(["navy", "hat"], 2)[0].tolist() == [[-1, -1], [1, -1]]
+    assert brand.search(["acme crimson", "red"], 2)[0].tolist() == [[0, -1], [0, -1]]
+    ref = RankBM25(fields=["brand"])
+    ref.index(catalog)
+    assert ref.search(["acme crimson", "red"], 2)[0].tolist() == [[0, -1], [0, -1]]
+
+
+def test_threads_give_the_same_results():
+    titles, queries = _corpus(5)
+    one, two = BM25(n_threads=1), BM25(n_threads=2)
+    one.index(titles)
+    two.index(titles)
+    queries = queries * 10
+    for a, b in zip(one.search(queries, 10), two.search(queries, 10)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_searches_of_one_index():
+    titles, queries = _corpus(4)
+    r = BM25()
+    r.index(titles)
+    queries = [f"{q} new{i}-word" for i, q in enumerate(queries)]  # unseen words, split in two
+    expect = r.search(queries, 10)
+    with ThreadPoolExecutor(4) as pool:
+        for rows, scores in pool.map(lambda _: r.search(queries, 10), range(8)):
+            np.testing.assert_array_equal(rows, expect[0])
+            np.testing.assert_array_equal(scores, expect[1])
+
+
+def test_unicode_and_garbage_queries():
+    r = BM25()
+    r.index(["Café au lait mug", "CAFE table", "\ud800 broken \x00 item"])
+    rows, _ = r.search(["café", "\ud800\udfff", "title:(café OR table)^3", "🎉" * 1000], 3)
+    assert sorted(rows[0, :2].tolist()) == [0, 1]
+    assert rows[1].tolist() == [-1, -1, -1]
+    assert rows[2, 0] == 1  # "cafe table" holds both terms
+    assert rows[3].tolist() == [-1, -1, -1]

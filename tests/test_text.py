@@ -1,0 +1,166 @@
+"""The tokenizer: folding, splitting, stopwords, stemming, garbage input, bulk encoding."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recgym.text import ENGLISH_STOPWORDS, Tokenizer, Vocabulary
+
+PLAIN = Tokenizer(stopwords=None, stemmer=None)
+
+
+def test_defaults_fold_lowercase_stop_stem():
+    out = Tokenizer().tokenize("The Café's Running Shoes, for Men")
+    assert out == ["cafe", "s", "run", "shoe", "men"]
+
+
+def test_unicode_folding():
+    assert PLAIN.tokenize("Café NAÏVE Ångström") == ["cafe", "naive", "angstrom"]
+    assert PLAIN.tokenize("ﬁsh ① Ⅻ ｆｕｌｌｗｉｄｔｈ") == ["fish", "1", "xii", "fullwidth"]
+    assert Tokenizer(fold_unicode=False, stopwords=None, stemmer=None).tokenize("Café") == ["café"]
+    assert Tokenizer(lowercase=False, stopwords=None, stemmer=None).tokenize("Café") == ["Cafe"]
+
+
+def test_split_on_non_alphanumerics():
+    assert PLAIN.tokenize("16oz wi-fi USB_C 3.5mm") == ["16oz", "wi", "fi", "usb", "c", "3", "5mm"]
+    assert PLAIN.tokenize("  \t\n ") == []
+    # letters and digits of any script; in-word marks (Devanagari vowel signs) stay in the word
+    assert PLAIN.tokenize("日本語 мир 123") == ["日本語", "мир", "123"]
+    assert len(PLAIN.tokenize("हिन्दी पुस्तक")) == 2
+
+
+def test_stopwords():
+    assert Tokenizer(stemmer=None).tokenize("the cat and the hat") == ["cat", "hat"]
+    assert PLAIN.tokenize("the cat") == ["the", "cat"]
+    custom = Tokenizer(stopwords={"cat"}, stemmer=None)
+    assert custom.tokenize("the cat") == ["the"]
+    assert custom.stopwords == frozenset({"cat"})
+    assert "the" in ENGLISH_STOPWORDS and len(ENGLISH_STOPWORDS) == 33
+    # stopwords are matched after folding and lowercasing, before stemming
+    assert Tokenizer(stemmer=None).tokenize("THE Thé") == []
+
+
+def test_stemming():
+    assert Tokenizer().tokenize("running runs ran shoes") == ["run", "run", "ran", "shoe"]
+    assert Tokenizer(stemmer=None).tokenize("running") == ["running"]
+    tok = Tokenizer()
+    assert tok.normalize_token("running") == "run"
+    assert tok._cache["running"] == "run"  # stems are cached per unique token
+
+
+def test_max_token_length_splits_long_runs():
+    tok = Tokenizer(stopwords=None, stemmer=None, max_token_length=4)
+    assert tok.tokenize("abcdefghij") == ["abcd", "efgh", "ij"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\ud800",
+        "lone \udfff surrogate",
+        "\x00\x01\x1f\x7f control",
+        "emoji 🎉👍🏽 ok",
+        'title:(a OR b)^3 *?~ "quoted" -not +must [1 TO 5] {x} a\\b',
+        "<script>alert(1)</script>",
+        "\u200b\u200d zero width",
+        "ǅungla",
+    ],
+)
+def test_garbage_never_raises(text):
+    for tok in (Tokenizer(), PLAIN, Tokenizer(fold_unicode=False, lowercase=False)):
+        out = tok.tokenize(text)
+        assert isinstance(out, list) and all(isinstance(t, str) and t for t in out)
+
+
+def test_lucene_syntax_is_just_text():
+    assert PLAIN.tokenize("title:(a OR b)^3 *?~") == ["title", "a", "or", "b", "3"]
+
+
+def test_megabyte_input_is_fast():
+    text = ("lorem-ipsum dolor_sit amet 16oz Café 🎉 " * 30_000)[:1_000_000]
+    start = time.perf_counter()
+    out = Tokenizer().tokenize(text)
+    assert len(out) > 100_000
+    one_token = Tokenizer().tokenize("a" * 1_000_000)  # one run: split into 255-char pieces
+    assert len(one_token) == -(-1_000_000 // 255)
+    assert time.perf_counter() - start < 5
+
+
+def test_type_and_config_errors():
+    with pytest.raises(TypeError):
+        Tokenizer().tokenize(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Tokenizer(stopwords="klingon")
+    with pytest.raises(ValueError):
+        Tokenizer(stemmer="klingon")
+    with pytest.raises(ValueError):
+        Tokenizer(max_token_length=0)
+
+
+def test_frozen_hashable_and_config():
+    tok = Tokenizer()
+    assert tok == Tokenizer() and hash(tok) == hash(Tokenizer())
+    with pytest.raises(AttributeError):
+        tok.lowercase = False  # type: ignore[misc]
+    assert tok.config() == {
+        "lowercase": True,
+        "fold_unicode": True,
+        "stopwords": "english",
+        "stemmer": "english",
+        "max_token_length": 255,
+    }
+    assert Tokenizer(stopwords={"b", "a"}).config()["stopwords"] == ["a", "b"]
+
+
+def test_tokenize_batch():
+    tok = Tokenizer()
+    texts = ["Running shoes", "", "the"]
+    assert tok.tokenize_batch(texts) == [["run", "shoe"], [], []]
+
+
+def _decode(vocab: Vocabulary, ids, pos, n):
+    terms = {i: t for t, i in vocab.terms.items()}
+    out: list[list[str]] = [[] for _ in range(n)]
+    for i, p in zip(ids.tolist(), pos.tolist()):
+        out[p].append(terms[i])
+    return out
+
+
+def test_vocabulary_encodes_like_tokenize():
+    tok = Tokenizer()
+    texts = ["Wi-Fi router, 16oz!", "", "the and", "Café\x00au lait", "running runs"]
+    vocab = Vocabulary(tok)
+    ids, pos = vocab.encode_batch(texts, grow=True)
+    assert _decode(vocab, ids, pos, len(texts)) == tok.tokenize_batch(texts)
+    # without grow, unknown terms are dropped and the vocabulary is unchanged
+    size = len(vocab)
+    ids, pos = vocab.encode_batch(["router zebra", "zebra"])
+    assert _decode(vocab, ids, pos, 2) == [["router"], []]
+    assert len(vocab) == size
+
+
+# every code point, lone surrogates included
+any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_text)
+def test_tokenize_any_string(text):
+    for tok in (Tokenizer(), PLAIN):
+        out = tok.tokenize(text)
+        assert isinstance(out, list)
+        assert all(isinstance(t, str) and t and not any(c.isspace() for c in t) for t in out)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(any_text, max_size=8), st.integers(1, 3))
+def test_vocabulary_matches_tokenize_on_any_strings(texts, chunk):
+    tok = Tokenizer()
+    vocab = Vocabulary(tok)
+    ids, pos = vocab.encode_batch(texts, grow=True, chunk=chunk)
+    assert _decode(vocab, ids, pos, len(texts)) == tok.tokenize_batch(texts)
