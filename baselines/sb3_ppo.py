@@ -1,7 +1,8 @@
 """stable-baselines3 PPO on RecQuery-v0 through recgym's classic-agent wrappers, against random.
 
 The env is wrapped, not changed: :class:`recgym.wrappers.TermActions` (the action picks up to
-``max_terms`` words of the training requests' most frequent words) and
+``max_terms`` of the request's own words, by position; or, with ``--vocabulary train``, of the
+training requests' most frequent words) and
 :class:`recgym.wrappers.HashedBagOfWords` (the request as a hashed bag-of-words vector). sb3's
 ``PPO("MlpPolicy")`` trains on it as on any Gymnasium env; the trained (deterministic) policy and
 a uniformly random one are then scored on the same test tasks. Docs: docs/baselines.md.
@@ -35,15 +36,16 @@ class Args:
     """registered recgym id"""
     env_kwargs: str = "{}"
     """JSON keyword arguments of gym.make"""
-    vocabulary: str = "train"
-    """TermActions vocabulary: 'train' (frequent training-request words) or 'request'"""
-    vocab_size: int = 512
-    """words the action chooses from"""
-    max_terms: int = 4
+    vocabulary: str = "request"
+    """TermActions vocabulary: 'request' (the request's own words) or 'train' (the most frequent
+    words of the training requests)"""
+    vocab_size: int = 12
+    """word slots ('request') or vocabulary size ('train') the action chooses from"""
+    max_terms: int = 6
     """words per query"""
     obs_dim: int = 2048
     """hashed bag-of-words dimension"""
-    total_timesteps: int = 30_000
+    total_timesteps: int = 20_000
     """environment steps (one query each) of PPO training"""
     n_envs: int = 8
     """parallel sub-environments (sb3 DummyVecEnv)"""

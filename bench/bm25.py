@@ -375,9 +375,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"python {sys.version.split()[0]}, numpy {numpy.__version__}, scipy {scipy.__version__}")
     print(f"{os.cpu_count()} CPUs; timings are wall clock, best of {args.repeats}")
+    load_before = os.getloadavg()
     all_results = {n: bench_size(n, args, make) for n in args.sizes}
     print()
     print(tables(all_results))
+    print(
+        f"\nrank_bm25 is timed on {args.rank_bm25_queries} queries, and only up to "
+        f"{args.rank_bm25_max_items:,} items. Load average (1 min) at start / end: "
+        f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs."
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -307,7 +308,10 @@ class _Memo(dict):
         if joined.count(_SEP) != len(texts) - 1:  # a text holds the separator itself
             joined = _SEP_WORD.join(t.replace(_SEP, " ") for t in texts)
         words = self.vocab.tokenizer._fold_lower(joined).split()
-        codes = np.fromiter(map(self.__getitem__, words), dtype=np.int64, count=len(words))
+        if len(words) > 1:  # itemgetter: the dict lookups of all words in one C loop
+            codes = np.fromiter(itemgetter(*words)(self), dtype=np.int64, count=len(words))
+        else:
+            codes = np.array([self[w] for w in words], dtype=np.int64)
         pos = np.cumsum(codes == -2)
         keep = (codes >= 0) | (codes <= -3)
         codes, pos = codes[keep], pos[keep]

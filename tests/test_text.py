@@ -148,7 +148,7 @@ def test_vocabulary_encodes_like_tokenize():
 any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=200)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(any_text)
 def test_tokenize_any_string(text):
     for tok in (Tokenizer(), PLAIN):
@@ -157,7 +157,7 @@ def test_tokenize_any_string(text):
         assert all(isinstance(t, str) and t and not any(c.isspace() for c in t) for t in out)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(any_text, max_size=8), st.integers(1, 3))
 def test_vocabulary_matches_tokenize_on_any_strings(texts, chunk):
     tok = Tokenizer()
