@@ -110,12 +110,42 @@ def summarize(run_dirs: Sequence[Path], metric: str = "ndcg@100") -> str:
     return "\n".join(lines) + "\n\n(mean ± population std [min, max] across runs)\n"
 
 
+def plot_runs(run_dirs: Sequence[Path], png: Path, title: str) -> Path:
+    """The 5-step moving average of the training reward of several runs (seeds) on one plot."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from baselines.common import moving_average
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for d in run_dirs:
+        with (Path(d) / "progress.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        steps = [int(r["step"]) for r in rows]
+        reward = np.array([float(r["charts/reward_mean"]) for r in rows])
+        ax.plot(steps, moving_average(reward), label=f"seed {Path(d).name.split('__')[2]}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training reward (5-step moving average)")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
+
+
 @dataclass
 class Args:
     model: str = ""
     """checkpoint directory of a run (or any model grpo.py accepts) to evaluate"""
     summarize: str = ""
     """comma-separated run directories to summarise instead (their eval.json)"""
+    plot: str = ""
+    """with --summarize: also plot the runs' training rewards to this PNG"""
     env_id: str = "RecQuery-v0"
     """registered recgym id"""
     env_kwargs: str = "{}"
@@ -150,8 +180,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | str:
 
     args = parse_args(Args, argv)
     if args.summarize:
-        text = summarize([Path(p) for p in args.summarize.split(",") if p])
+        runs = [Path(p) for p in args.summarize.split(",") if p]
+        text = summarize(runs)
         print(text)
+        if args.plot:
+            plot_runs(runs, Path(args.plot), f"{runs[0].name.split('__')[1]} on {args.env_id}")
         return text
     if not args.model:
         sys.exit("pass --model CHECKPOINT (or --summarize RUN_DIRS)")

@@ -6,7 +6,7 @@ with ONE ``env.unwrapped.score`` call, normalises each reward by its group's mea
 KL penalty to the frozen starting model. Docs: docs/baselines.md.
 
     python -m baselines.grpo --help
-    python -m baselines.grpo --seed 1 --torch-threads 1      # the documented quick config
+    python -m baselines.grpo --seed 1 --torch-threads 1      # the quick CPU configuration
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ from baselines.evaluate import evaluate_llm, evaluate_references, llm_policy, wr
 
 @dataclass
 class Args(CommonArgs):
-    group_size: int = 8
+    prompts_per_step: int = 4
+    """training requests per step"""
+    micro_batch_size: int = 24
+    """completions per forward/backward pass; gradients accumulate over a step's batch"""
+    group_size: int = 6
     """G: completions sampled per request; the advantage compares them with each other"""
     clip_eps: float = 0.2
     """clipping range of the policy ratio"""

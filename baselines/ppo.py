@@ -9,6 +9,7 @@ reads the policy's hidden states detached by default, so the value loss cannot d
 policy (``--critic-grad-to-lm`` makes it a shared trunk). Docs: docs/baselines.md.
 
     python -m baselines.ppo --help
+    python -m baselines.ppo --seed 1 --torch-threads 1       # the quick CPU configuration
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ VALUE_HEAD_FILE = "value_head.pt"
 
 @dataclass
 class Args(CommonArgs):
-    prompts_per_step: int = 32
+    prompts_per_step: int = 12
     """training requests per step"""
+    micro_batch_size: int = 12
+    """completions per forward/backward pass; gradients accumulate over a minibatch"""
     samples_per_prompt: int = 1
     """completions per request (PPO needs no group; the value head is the baseline)"""
     ppo_epochs: int = 2
     """optimisation passes over each batch"""
-    minibatch_size: int = 16
+    minibatch_size: int = 12
     """completions per optimiser step (split into micro-batches for the forward passes)"""
     clip_eps: float = 0.2
     """clipping range of the policy ratio"""

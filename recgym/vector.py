@@ -30,14 +30,21 @@ def stack_infos(infos: list[dict[str, Any] | None], n: int) -> dict[str, Any]:
     per-key, per-environment cost, which dominates a step of many cheap sub-environments.
     """
     keys = dict.fromkeys(k for info in infos if info for k in info)
+    # Usually every sub-environment reports every key: then no per-key search is needed.
+    everywhere = all(info is not None and len(info) == len(keys) for info in infos)
     out: dict[str, Any] = {}
     for key in keys:
-        idx = [i for i, info in enumerate(infos) if info and key in info]
-        values = [infos[i][key] for i in idx]
+        if everywhere:
+            idx: Any = slice(None)
+            values = [info[key] for info in infos]
+            positions: Any = range(n)
+        else:
+            positions = [i for i, info in enumerate(infos) if info and key in info]
+            idx, values = positions, [infos[i][key] for i in positions]
         first = values[0]
         if key != "final_obs" and isinstance(first, dict):
             nested: list[dict[str, Any] | None] = [None] * n
-            for i, v in zip(idx, values):
+            for i, v in zip(positions, values):
                 nested[i] = v
             array: Any = stack_infos(nested, n)
         elif key != "final_obs" and (
@@ -47,7 +54,7 @@ def stack_infos(infos: list[dict[str, Any] | None], n: int) -> dict[str, Any]:
             array[idx] = values
         else:
             array = np.full(n, None, dtype=object)
-            for i, v in zip(idx, values):
+            for i, v in zip(positions, values):
                 array[i] = v
         mask = np.zeros(n, dtype=np.bool_)
         mask[idx] = True

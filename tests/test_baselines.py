@@ -46,7 +46,7 @@ def tiny_args(model: Path, runs: Path, *extra: str) -> list[str]:
         "--model", str(model), "--env-kwargs", TRAIN_KWARGS, "--runs-dir", str(runs),
         "--total-steps", "2", "--prompts-per-step", "2", "--max-new-tokens", "6",
         "--micro-batch-size", "3", "--eval-limit", "4", "--eval-splits", "test",
-        "--torch-threads", "1", "--no-tensorboard", *extra,
+        "--train-layers", "0", "--torch-threads", "1", "--no-tensorboard", *extra,
     ]
 
 
