@@ -145,6 +145,8 @@ class Catalog:
     def texts(self, fields: Sequence[str] | None = None) -> list[str]:
         """The text a retriever indexes: the title followed by the named fields (default: all)."""
         names = list(self.fields) if fields is None else list(fields)
+        if fields is not None and not names:
+            raise ValueError("Catalog.texts() needs at least one field name (or None for all)")
         for name in names:
             if name != "title" and name not in self.fields:
                 raise choice_error("catalog field", name, ["title", *self.fields])

@@ -8,8 +8,8 @@ install the pinned CPU torch first (``pip install -c constraints.txt torch``), t
 
 **Index** (``index_type``):
 
-- ``"flat"`` (default): faiss ``IndexFlatIP``, exact. Search costs ``O(n_items * dim)`` per query:
-  about 2 ms per query at 20k items, 100 ms at 1M on 2 cores (``bench/dense.py``).
+- ``"flat"`` (default): faiss ``IndexFlatIP``, exact. Search reads every vector, so its cost grows
+  with ``n_items * dim`` per query (``bench/dense.py`` measures it at 100k and 1M items).
 - ``"hnsw"``: faiss ``IndexHNSWFlat`` (inner product), approximate, for catalogs of hundreds of
   thousands of items and more. ``hnsw_m`` neighbours per node (more: better recall, more memory
   and build time), ``ef_construction`` candidates while building (more: a better graph, slower
@@ -22,8 +22,8 @@ normalised embedding to float32, so an embedding does not depend on the batch it
 the batch size or the thread count (a float32 encoder's last bits do), and faiss is called on
 fixed blocks of 32 queries: a query gets the same ranking alone (``env.step``) or in a batch
 (``env.score``). Ties are broken by the lower catalog row, exactly, as the Retriever protocol
-requires (for ``"hnsw"``, within the candidates it returns). ``"float32"`` encodes about 1.5x
-faster and gives up that batch independence.
+requires (for ``"hnsw"``, within the candidates it returns). ``"float32"`` encodes about twice
+as fast and gives up that batch independence.
 
 **Threads.** ``threads`` (default: the CPUs this process may run on) is set with
 ``torch.set_num_threads`` and ``faiss.omp_set_num_threads`` before each encode and search: torch's
