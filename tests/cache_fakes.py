@@ -7,6 +7,7 @@ a test can count builds across processes.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 import time
@@ -17,6 +18,14 @@ import numpy as np
 
 from recgym.catalog import Catalog
 from recgym.retrievers.base import empty_results
+
+
+def is_mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` lies in a memory-mapped file (an ``np.memmap`` or a view of one)."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base is not None
 
 
 def features(texts: Sequence[str]) -> np.ndarray:

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from cache_fakes import is_mapped
 from conftest import DENSE_WORLDS, needs_dense
 
 from recgym.cache import IndexCacheWarning, build_index, cache_key
@@ -122,7 +123,7 @@ def test_cold_build_and_warm_cache_give_the_same_results(tmp_path, indexed):
     cold, warm = dense(), dense()
     assert build_index(cold, catalog, tmp_path) == "built"
     assert build_index(warm, catalog, tmp_path) == "loaded"
-    assert isinstance(warm._keep[0], np.memmap)  # faiss reads the mapped file in place
+    assert is_mapped(warm._keep[0])  # faiss reads the mapped file in place
     expected = indexed.search(QUERIES, 6)
     for r in (cold, warm):
         got = r.search(QUERIES, 6)
