@@ -290,7 +290,8 @@ def load_policy(
     blocks = _blocks(model)
     top = range(len(blocks) - args.train_layers, len(blocks)) if args.train_layers else None
     if args.train_layers > len(blocks):
-        raise ValueError(f"train_layers={args.train_layers} but the model has {len(blocks)} blocks")
+        raise ValueError(f"train_layers={args.train_layers} but the model has {len(blocks)} "
+                         f"blocks; pass at most {len(blocks)}, or 0 to train all")
     if adapter:
         from peft import PeftModel
 
@@ -405,10 +406,6 @@ class Rollout:
     mask: torch.Tensor  # (B, T) float: 1 for completion tokens up to and including the end token
     closed: torch.Tensor  # (B,) bool: the completion ended with an end token
     texts: list[str]
-
-    @property
-    def completion_ids(self) -> torch.Tensor:
-        return self.input_ids[:, self.prompt_len:]
 
     def __len__(self) -> int:
         return len(self.texts)

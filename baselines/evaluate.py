@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | str:
     if not args.model:
         sys.exit("pass --model CHECKPOINT (or --summarize RUN_DIRS)")
     common = CommonArgs(model=args.model, env_id=args.env_id, env_kwargs=args.env_kwargs,
-                        device=args.device, lora_r=0)
+                        device=args.device, lora_r=0, train_layers=0)
     device, dtype = resolve_device(args.device, "auto")
     model, tokenizer, _ = load_policy(common, device, dtype)
     env = make_env(common)

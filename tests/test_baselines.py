@@ -175,7 +175,8 @@ def test_prompt_longer_than_the_context(tmp_path):
 
 def test_chat_template_and_system_prompt(tiny, tmp_path):
     chat = tiny_model_dir(tmp_path / "chat", chat_template=True)
-    _, tokenizer, _ = load_policy(grpo.Args(model=str(chat), lora_r=0), torch.device("cpu"),
+    _, tokenizer, _ = load_policy(grpo.Args(model=str(chat), lora_r=0, train_layers=0),
+                                  torch.device("cpu"),
                                   torch.float32)
     text = Prompter(tokenizer, "Be brief.", 512, 8).text("red mug")
     assert text == "system: Be brief.\nuser: red mug\nassistant: "
