@@ -125,14 +125,7 @@ class BM25:
 
     def config(self) -> dict[str, Any]:
         """What changes the index or the ranking (``n_threads`` does not)."""
-        return {
-            "name": self.name,
-            "version": VERSION,
-            "k1": self.k1,
-            "b": self.b,
-            "tokenizer": self.tokenizer.config(),
-            "fields": self.fields,
-        }
+        return bm25_config(self)
 
     def index(self, catalog: Catalog | Sequence[str]) -> None:
         """Build the index of a catalog (or of a plain sequence of texts, one per row)."""
@@ -533,6 +526,18 @@ def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np
         return half[0::2].astype(np.int64), np.invert(half[1::2]).view(np.float32)
     low = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return low, np.invert((key >> np.uint64(32)).astype(np.uint32)).view(np.float32)
+
+
+def bm25_config(retriever: Any) -> dict[str, Any]:
+    """The cache key of a Lucene-BM25 retriever (``BM25`` and the ``RankBM25`` reference)."""
+    return {
+        "name": retriever.name,
+        "version": VERSION,
+        "k1": retriever.k1,
+        "b": retriever.b,
+        "tokenizer": retriever.tokenizer.config(),
+        "fields": retriever.fields,
+    }
 
 
 def _texts(catalog: Catalog | Sequence[str], fields: list[str] | None) -> list[str]:

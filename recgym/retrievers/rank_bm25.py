@@ -23,12 +23,10 @@ import rank_bm25
 
 from recgym.catalog import Catalog
 from recgym.retrievers.base import empty_results
-from recgym.retrievers.bm25 import _texts
+from recgym.retrievers.bm25 import _texts, bm25_config
 from recgym.text import Tokenizer
 
 __all__ = ["LuceneBM25Okapi", "RankBM25"]
-
-VERSION = "1"
 
 
 class LuceneBM25Okapi(rank_bm25.BM25Okapi):
@@ -75,14 +73,7 @@ class RankBM25:
         self._indexed = False
 
     def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": VERSION,
-            "k1": self.k1,
-            "b": self.b,
-            "tokenizer": self.tokenizer.config(),
-            "fields": self.fields,
-        }
+        return bm25_config(self)
 
     def index(self, catalog: Catalog | Sequence[str]) -> None:
         """Tokenize and index a catalog (or a plain sequence of texts, one per row)."""
