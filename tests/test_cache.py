@@ -1,5 +1,6 @@
 """The on-disk index cache: keys, atomic entries, damage detection, locking, memory mapping, CLI."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -8,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import cache_fakes
 import numpy as np
 import pytest
 from cache_fakes import FakeRetriever, catalog, is_mapped
@@ -63,6 +65,24 @@ def test_key_depends_on_catalog_content_and_config():
     assert key != cache_key(FakeRetriever(scale=2.0), catalog())
 
 
+def test_key_depends_on_the_retriever_source(tmp_path, monkeypatch):
+    # An index laid out by older code must not be read by newer code, even when nobody bumped the
+    # retriever's version: the same class from two copies of its module that differ by one
+    # line gets two keys.
+    source = Path(cache_fakes.__file__).read_text()
+    keys = []
+    for i, text in enumerate([source, source + "\n# changed\n"]):
+        path = tmp_path / f"fakes_{i}.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location(f"fakes_{i}", path)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, f"fakes_{i}", module)
+        spec.loader.exec_module(module)
+        keys.append(cache_key(module.FakeRetriever(), catalog()))
+    assert keys[0] != keys[1]
+    assert keys[0] == cache_key(FakeRetriever(), catalog())  # same source, same key
+
+
 def test_cache_dir_default_and_env_var(monkeypatch, tmp_path):
     monkeypatch.delenv("RECGYM_CACHE_DIR")
     assert cache.cache_dir() == Path.home() / ".cache" / "recgym"
@@ -101,19 +121,23 @@ def damage_interrupted(entry):
 def damage_shape(entry):
     np.save(entry / "vectors.npy", np.zeros((4, 2), dtype=np.float32))
     meta = json.loads((entry / "meta.json").read_text())
-    meta["arrays"]["vectors"].update(bytes=(entry / "vectors.npy").stat().st_size,
-                                     blake2b=cache._checksum(entry / "vectors.npy"))
+    meta["arrays"]["vectors"].update(
+        bytes=(entry / "vectors.npy").stat().st_size, blake2b=cache._checksum(entry / "vectors.npy")
+    )
     (entry / "meta.json").write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (damage_truncate, "truncated"),
-    (damage_flip, "checksum"),
-    (damage_version, "cache format 0"),
-    (damage_meta, "unreadable meta.json"),
-    (damage_interrupted, "incomplete"),
-    (damage_shape, "does not fit this retriever"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (damage_truncate, "truncated"),
+        (damage_flip, "checksum"),
+        (damage_version, "cache format 0"),
+        (damage_meta, "unreadable meta.json"),
+        (damage_interrupted, "incomplete"),
+        (damage_shape, "does not fit this retriever"),
+    ],
+)
 def test_damaged_entry_warns_once_and_is_rebuilt(tmp_path, damage, reason):
     fake, _ = build(tmp_path)
     damage(entry_of(tmp_path, fake, catalog()))
@@ -146,8 +170,10 @@ def read_only(tmp_path):
     def lock():
         if os.geteuid() != 0:
             path.chmod(0o555)
-        elif shutil.which("chattr") is None or subprocess.run(
-                ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        elif (
+            shutil.which("chattr") is None
+            or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0
+        ):
             pytest.skip("cannot make a read-only folder as root here (no chattr +i)")
 
     yield path, lock
@@ -177,8 +203,15 @@ def test_read_only_folder_still_serves_its_entries(read_only):
 def test_two_processes_build_one_entry_once(tmp_path):
     log = tmp_path / "builds.log"
     env = dict(os.environ, FAKE_INDEX_LOG=str(log), PYTHONPATH=str(HERE))
-    procs = [subprocess.Popen([sys.executable, str(HERE / "cache_fakes.py"), str(tmp_path / "c")],
-                              env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "cache_fakes.py"), str(tmp_path / "c")],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     statuses = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert statuses == ["built", "loaded"]
     assert len(log.read_text().split()) == 1
