@@ -82,6 +82,29 @@ def test_qrels_lookup_ideal_and_unknown_items():
     assert qrels.n_relevant.tolist() == [2, 1, 0]
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_qrels_lookup_matches_dict_lookups(seed):
+    # Random judgments (some tasks with none, items at both ends of the catalog), batches that
+    # repeat tasks, and -1 rows next to judged items: each gain equals a plain dict look-up.
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.integers(1, 30))
+    ids = [f"i{j}" for j in range(n_items)]
+    cat = Catalog(ids=ids, titles=ids)
+    tasks = []
+    for t in range(int(rng.integers(1, 8))):
+        judged = rng.choice(n_items, size=int(rng.integers(0, n_items + 1)), replace=False)
+        gains = {ids[j]: float(rng.integers(0, 4)) for j in judged}
+        tasks.append(Task(f"t{t}", "q", gains, "test"))
+    qrels = Qrels(TaskSet(tasks), cat)
+    task_rows = rng.integers(len(tasks), size=int(rng.integers(0, 12)))
+    item_rows = rng.integers(-1, n_items, size=(len(task_rows), 6))
+    want = [
+        [tasks[t].judgments.get(ids[j], 0.0) if j >= 0 else 0.0 for j in row]
+        for t, row in zip(task_rows, item_rows)
+    ]
+    assert qrels.lookup(task_rows, item_rows).tolist() == want
+
+
 def test_array_judgments_is_a_mapping_equal_to_its_dict():
     cat = small_catalog()
     judged = ArrayJudgments(cat.ids, np.array([3, 0]), np.array([0.1, 1.0]))
