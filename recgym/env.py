@@ -330,12 +330,13 @@ class RecQueryEnv(gym.Env[str, str]):
 
     def draw_task(self, rng: np.random.Generator, options: dict[str, Any] | None = None) -> int:
         """The task row a reset picks: ``options["task_id"]``, or a uniform draw from the split."""
-        options = dict(options or {})
-        unknown = set(options) - {"task_id", "split"}
-        if unknown:
-            raise choice_error("reset option", sorted(unknown)[0], ["task_id", "split"])
-        if options.get("task_id") is not None:
-            return int(self.tasks.rows([options["task_id"]])[0])
+        options = options or {}
+        if options:
+            unknown = set(options) - {"task_id", "split"}
+            if unknown:
+                raise choice_error("reset option", sorted(unknown)[0], ["task_id", "split"])
+            if options.get("task_id") is not None:
+                return int(self.tasks.rows([options["task_id"]])[0])
         split = options.get("split") or self.config.split
         rows = self.tasks.split(split)
         if len(rows) == 0:
@@ -482,14 +483,20 @@ class RecQueryEnv(gym.Env[str, str]):
         n_terms = np.array([len(q.split()) for q in final])
         rewards = self.reward_spec(metrics, valid, n_terms, metrics["popularity@10"])
         ids = self.catalog.ids
+        # Per-query Python values, converted in one call per array: rows of metric values, and
+        # the top item ids (found rows come first; the -1 padding is cut per query).
+        names = list(metrics)
+        values = np.column_stack([metrics[name] for name in names]).tolist()
+        top = rows[:, : cfg.info_top_n]
+        top_ids = ids[np.maximum(top, 0)].tolist()
+        n_found = (top >= 0).sum(axis=1).tolist()
         infos = []
-        for i, row in enumerate(task_rows):
-            top_rows = rows[i, : cfg.info_top_n]
+        for i, row in enumerate(task_rows.tolist()):
             infos.append(
                 {
-                    "metrics": {name: float(values[i]) for name, values in metrics.items()},
+                    "metrics": dict(zip(names, values[i])),
                     "query": final[i],
-                    "retrieved": ids[top_rows[top_rows >= 0]].tolist(),
+                    "retrieved": top_ids[i][: n_found[i]],
                     "task": self.tasks[row].to_dict(),
                     "format_valid": bool(valid[i]),
                     "invalid_reason": parsed[i].invalid_reason,

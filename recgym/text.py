@@ -95,7 +95,9 @@ class Tokenizer:
             import Stemmer  # PyStemmer
 
             try:
-                stem = Stemmer.Stemmer(self.stemmer).stemWord
+                # No PyStemmer cache: each distinct token reaches it once (cached in _cache),
+                # and its own cache of 10,000 words only thrashes on larger vocabularies.
+                stem = Stemmer.Stemmer(self.stemmer, 0).stemWord
             except KeyError:
                 raise ValueError(
                     f"unknown stemmer {self.stemmer!r}; PyStemmer knows "
