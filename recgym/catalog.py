@@ -314,8 +314,10 @@ class Qrels:
     """Judgments compiled against a catalog for vectorised lookup.
 
     Judgments are stored as one sorted array of keys ``task_row * n_items + item_row`` with a
-    parallel array of gains, so the gains of an ``(n, k)`` block of retrieved items are found with a
-    single ``np.searchsorted``. Judgments naming items absent from the catalog are counted in
+    parallel array of gains. The gains of an ``(n, k)`` block of retrieved items are found with
+    one ``np.searchsorted`` among the judgments of those ``n`` tasks only, gathered first: in an
+    env step, where retrieval has just filled the CPU caches, that small array is about twice as
+    fast to search as the whole one. Judgments naming items absent from the catalog are counted in
     ``n_unknown`` and reported with a warning, never silently dropped.
     """
 
@@ -350,6 +352,8 @@ class Qrels:
         gain = np.concatenate(gains) if gains else np.zeros(0)
         order = np.argsort(key, kind="stable")
         self._keys, self._gains = key[order], gain[order]
+        # The judgments of task t are _keys[_start[t]:_start[t + 1]].
+        self._start = np.searchsorted(self._keys, np.arange(len(tasks) + 1) * self.n_items)
         # Ideal gains per task, sorted descending and zero-padded: trec_eval's ideal ranking.
         self.ideal = np.zeros((len(tasks), width))
         self.n_relevant = np.zeros(len(tasks), dtype=np.int64)
@@ -362,14 +366,21 @@ class Qrels:
         """Gains of ``item_rows[i, j]`` for task ``task_rows[i]``; 0 for unjudged or ``-1`` rows."""
         task_rows = np.asarray(task_rows, dtype=np.int64)
         item_rows = np.asarray(item_rows, dtype=np.int64)
-        query = task_rows[:, None] * self.n_items + item_rows
-        pos = np.searchsorted(self._keys, query)
-        pos = np.minimum(pos, len(self._keys) - 1) if len(self._keys) else pos
-        found = (item_rows >= 0) & (len(self._keys) > 0)
-        if len(self._keys):
-            found &= self._keys[pos] == query
-            return np.where(found, self._gains[pos], 0.0)
-        return np.zeros(item_rows.shape)
+        lo, hi = self._start[task_rows], self._start[task_rows + 1]
+        count = hi - lo
+        if not count.any():
+            return np.zeros(item_rows.shape)
+        # The tasks' judgments keyed (position in the batch, item row): sorted, since each task's
+        # are sorted by item row and the positions increase.
+        at = np.repeat(lo - np.cumsum(count) + count, count)
+        at += np.arange(len(at))
+        keys = self._keys[at] + np.repeat(
+            (np.arange(len(task_rows)) - task_rows) * self.n_items, count
+        )
+        query = np.arange(len(task_rows))[:, None] * self.n_items + item_rows
+        pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        found = (item_rows >= 0) & (keys[pos] == query)
+        return np.where(found, self._gains[at[pos]], 0.0)
 
     def ideal_gains(self, task_rows: np.ndarray, k: int) -> np.ndarray:
         """Ideal gains of the tasks, shape ``(n, k)``, zero-padded."""

@@ -29,9 +29,13 @@ def stack_infos(infos: list[dict[str, Any] | None], n: int) -> dict[str, Any]:
     and bools in typed arrays, dicts recursively, anything else in object arrays), without its
     per-key, per-environment cost, which dominates a step of many cheap sub-environments.
     """
-    keys = dict.fromkeys(k for info in infos if info for k in info)
-    # Usually every sub-environment reports every key: then no per-key search is needed.
-    everywhere = all(info is not None and len(info) == len(keys) for info in infos)
+    first = next((info for info in infos if info), None)
+    if first is None:
+        return {}
+    # Usually every sub-environment reports the same keys: then no per-key search is needed (a
+    # keys view compares as a set, in C).
+    everywhere = all(info and info.keys() == first.keys() for info in infos)
+    keys = list(first) if everywhere else dict.fromkeys(k for info in infos if info for k in info)
     out: dict[str, Any] = {}
     for key in keys:
         if everywhere:
@@ -41,17 +45,20 @@ def stack_infos(infos: list[dict[str, Any] | None], n: int) -> dict[str, Any]:
         else:
             positions = [i for i, info in enumerate(infos) if info and key in info]
             idx, values = positions, [infos[i][key] for i in positions]
-        first = values[0]
-        if key != "final_obs" and isinstance(first, dict):
+        first_value = values[0]
+        if key != "final_obs" and isinstance(first_value, dict):
             nested: list[dict[str, Any] | None] = [None] * n
             for i, v in zip(positions, values):
                 nested[i] = v
             array: Any = stack_infos(nested, n)
         elif key != "final_obs" and (
-            type(first) in (int, float, bool) or isinstance(first, np.number)
+            type(first_value) in (int, float, bool) or isinstance(first_value, np.number)
         ):
-            array = np.zeros(n, dtype=type(first))
+            array = np.zeros(n, dtype=type(first_value))
             array[idx] = values
+        elif everywhere:
+            # fromiter stores each value as it is (a list stays one element)
+            array = np.fromiter(values, dtype=object, count=n)
         else:
             array = np.full(n, None, dtype=object)
             for i, v in zip(positions, values):

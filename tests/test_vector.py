@@ -71,16 +71,26 @@ def test_vector_env_errors():
         envs.step(["a", 3])
 
 
-def test_stack_infos_matches_gymnasium_add_info():
+SOME_KEYS = [
+    {"a": 1.0, "b": {"c": True, "d": "x"}, "final_obs": "o"},
+    None,
+    {"a": 2.0, "e": [1, 2]},
+]
+# The common case: every sub-environment reports the same keys (values of every kind, lists of
+# different lengths that must stay one element each, keys in different orders).
+ALL_KEYS = [
+    {"a": 1.0, "n": 3, "b": {"c": True, "d": "x"}, "e": [1, 2], "f": None, "final_obs": "o"},
+    {"n": 4, "a": 2.0, "b": {"d": "y", "c": False}, "e": [], "f": "s", "final_obs": "p"},
+    {"a": 0.5, "n": 5, "b": {"c": True, "d": "z"}, "e": [3], "f": (1,), "final_obs": "q"},
+]
+
+
+@pytest.mark.parametrize("infos", [SOME_KEYS, ALL_KEYS], ids=["some-keys", "all-keys"])
+def test_stack_infos_matches_gymnasium_add_info(infos):
     from gymnasium.vector import VectorEnv
 
     from recgym.vector import stack_infos
 
-    infos = [
-        {"a": 1.0, "b": {"c": True, "d": "x"}, "final_obs": "o"},
-        None,
-        {"a": 2.0, "e": [1, 2]},
-    ]
     expected: dict = {}
     adder = VectorEnv()
     adder.num_envs = 3
