@@ -260,7 +260,7 @@ def bench_size(
             subsets[name] = all_queries[:n]
         best = dict.fromkeys(systems, float("inf"))
         outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for rep in range(args.repeats):
+        for _ in range(args.repeats):
             for name, search in systems.items():
                 sub = subsets[name]
                 elapsed, out = _timed(lambda s=search, q=sub, k=k: s(q, k))
