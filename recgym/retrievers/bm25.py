@@ -458,7 +458,15 @@ class BM25:
                 got += w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
                 buf[d] = got
             j += 1
-            if j < m and n_cand >= k and theta <= rest[j] * (1 + _EPS) < rest[0] - rest[j]:
+            # Raise theta from the candidates' partial scores when that could stop the loop here
+            # and the next term's postings outnumber the candidates (else accumulating it costs
+            # about as much as the partition).
+            if (
+                j < m
+                and n_cand >= k
+                and p_hi[j] - p_lo[j] > n_cand
+                and theta <= rest[j] * (1 + _EPS) < rest[0] - rest[j]
+            ):
                 parts = [np.concatenate(parts)]
                 kth = float(np.partition(buf.take(parts[0]), n_cand - k)[n_cand - k])
                 theta = max(theta, kth)
