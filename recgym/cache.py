@@ -52,16 +52,8 @@ from recgym.catalog import Catalog
 from recgym.retrievers.base import IndexState, Retriever
 
 __all__ = [
-    "CACHE_DIR_ENV",
-    "FORMAT_VERSION",
-    "CacheEntry",
-    "IndexCacheWarning",
-    "build_index",
-    "cache_dir",
-    "cache_key",
-    "clear",
-    "list_entries",
-    "supports_index_state",
+    "CACHE_DIR_ENV", "FORMAT_VERSION", "CacheEntry", "IndexCacheWarning", "build_index",
+    "cache_dir", "cache_key", "clear", "list_entries", "supports_index_state",
 ]
 
 CACHE_DIR_ENV = "RECGYM_CACHE_DIR"
@@ -146,11 +138,8 @@ def build_index(
             return "loaded"
         except (OSError, ValueError, _Unusable):
             pass
-        _warn(
-            f"cannot use the cache folder {root} ({_reason(exc)}); building the index in "
-            f"memory (set {CACHE_DIR_ENV} to a writable folder)",
-            stacklevel=3,
-        )
+        _warn(f"cannot use the cache folder {root} ({_reason(exc)}); building the index in "
+              f"memory (set {CACHE_DIR_ENV} to a writable folder)", stacklevel=3)
         retriever.index(catalog)
         return "memory"
     try:
@@ -168,27 +157,19 @@ def _load_or_build(retriever: Any, catalog: Catalog, entry: Path, key: str) -> s
     except _Unusable as exc:
         _warn(f"index cache entry {entry} is {exc}; rebuilding it")
     except ValueError as exc:
-        _warn(
-            f"index cache entry {entry} does not fit this retriever ({_one_line(exc)}); "
-            "rebuilding it"
-        )
+        _warn(f"index cache entry {entry} does not fit this retriever ({_one_line(exc)}); "
+              "rebuilding it")
     retriever.index(catalog)
     meta = {
-        "format": FORMAT_VERSION,
-        "key": key,
-        "retriever": retriever.name,
-        "config": retriever.config(),
-        "catalog": catalog.content_hash(),
-        "n_items": len(catalog),
+        "format": FORMAT_VERSION, "key": key, "retriever": retriever.name,
+        "config": retriever.config(), "catalog": catalog.content_hash(), "n_items": len(catalog),
         "created": time.time(),
     }
     try:
         _write(entry, retriever.index_state(), meta)
     except OSError as exc:
-        _warn(
-            f"cannot write the index cache entry {entry} ({_reason(exc)}); keeping the index "
-            "in memory only"
-        )
+        _warn(f"cannot write the index cache entry {entry} ({_reason(exc)}); keeping the index "
+              "in memory only")
         return "memory"
     # Switch to the memory-mapped copy, so that this process shares it with later ones.
     retriever.load_index_state(_read(entry, key, verify=False))
@@ -207,11 +188,8 @@ def _write(entry: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) 
             raise ValueError(f"index state array {name!r} has dtype object; use numeric arrays")
         path = entry / f"{name}.npy"
         _atomic(path, lambda f, a=array: np.save(f, a, allow_pickle=False))
-        files[name] = {
-            "bytes": path.stat().st_size,
-            "data_bytes": int(array.nbytes),
-            "blake2b": _checksum(path),
-        }
+        files[name] = {"bytes": path.stat().st_size, "data_bytes": int(array.nbytes),
+                       "blake2b": _checksum(path)}
     for stale in entry.glob("*.npy"):
         if stale.stem not in files:
             stale.unlink()
@@ -254,17 +232,14 @@ def _read(entry: Path, key: str, verify: bool) -> dict[str, np.ndarray]:
         except FileNotFoundError:
             raise _Unusable(f"incomplete ({path.name} is missing)") from None
         if size != info.get("bytes"):
-            raise _Unusable(
-                f"truncated or damaged ({path.name} has {size} bytes, "
-                f"{info.get('bytes')} were written)"
-            )
+            raise _Unusable(f"truncated or damaged ({path.name} has {size} bytes, "
+                            f"{info.get('bytes')} were written)")
         if verify and _checksum(path) != info.get("blake2b"):
             raise _Unusable(f"corrupted ({path.name} does not match its checksum)")
         try:
             # np.memmap cannot map zero bytes: empty arrays are read.
-            array = np.load(
-                path, mmap_mode="r" if info.get("data_bytes") else None, allow_pickle=False
-            )
+            array = np.load(path, mmap_mode="r" if info.get("data_bytes") else None,
+                            allow_pickle=False)
             # A plain ndarray view of the same mapped pages: slicing an np.memmap subclass costs
             # microseconds of Python per slice, which dominated BM25 search.
             arrays[name] = array.view(np.ndarray) if isinstance(array, np.memmap) else array
@@ -311,18 +286,15 @@ def list_entries(directory: str | os.PathLike | None = None) -> list[CacheEntry]
         except (OSError, ValueError):
             meta, complete = {}, False
         meta = meta if isinstance(meta, dict) else {}
-        out.append(
-            CacheEntry(
-                path=path,
-                retriever=str(meta.get("retriever", path.name.rsplit("-", 1)[0])),
-                n_items=meta.get("n_items"),
-                n_bytes=sum(p.stat().st_size for p in files),
-                created=float(
-                    meta.get("created") or max((p.stat().st_mtime for p in files), default=0)
-                ),
-                complete=complete,
-            )
-        )
+        out.append(CacheEntry(
+            path=path,
+            retriever=str(meta.get("retriever", path.name.rsplit("-", 1)[0])),
+            n_items=meta.get("n_items"),
+            n_bytes=sum(p.stat().st_size for p in files),
+            created=float(meta.get("created") or max((p.stat().st_mtime for p in files),
+                                                      default=0)),
+            complete=complete,
+        ))
     return sorted(out, key=lambda e: (e.created, e.path.name))
 
 

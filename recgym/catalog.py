@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -314,12 +315,17 @@ class Qrels:
     """Judgments compiled against a catalog for vectorised lookup.
 
     Judgments are stored as one sorted array of keys ``task_row * n_items + item_row`` with a
-    parallel array of gains. The gains of an ``(n, k)`` block of retrieved items are found with
-    one ``np.searchsorted`` among the judgments of those ``n`` tasks only, gathered first: in an
-    env step, where retrieval has just filled the CPU caches, that small array is about twice as
-    fast to search as the whole one. Judgments naming items absent from the catalog are counted in
-    ``n_unknown`` and reported with a warning, never silently dropped.
+    parallel array of gains, each task's judgments contiguous. The gains of an ``(n, k)`` block of
+    retrieved items are read from a dense scratch table of a few tasks by items, into which those
+    tasks' judgments are written first and from which they are erased after: a handful of numpy
+    calls per group of tasks, and no search (about twice as fast as one ``np.searchsorted`` of
+    the block among all keys, at batches of 64 or 1,024 tasks). Judgments naming items absent
+    from the catalog are counted in ``n_unknown`` and reported with a warning, never silently
+    dropped.
     """
+
+    #: Cells of the scratch table (float64), per thread: 2 MiB, small enough to stay in cache.
+    SCRATCH_CELLS = 1 << 18
 
     def __init__(self, tasks: TaskSet, catalog: Catalog, rel_level: float = 1.0) -> None:
         self.n_items = len(catalog)
@@ -354,6 +360,7 @@ class Qrels:
         self._keys, self._gains = key[order], gain[order]
         # The judgments of task t are _keys[_start[t]:_start[t + 1]].
         self._start = np.searchsorted(self._keys, np.arange(len(tasks) + 1) * self.n_items)
+        self._local = threading.local()
         # Ideal gains per task, sorted descending and zero-padded: trec_eval's ideal ranking.
         self.ideal = np.zeros((len(tasks), width))
         self.n_relevant = np.zeros(len(tasks), dtype=np.int64)
@@ -366,21 +373,43 @@ class Qrels:
         """Gains of ``item_rows[i, j]`` for task ``task_rows[i]``; 0 for unjudged or ``-1`` rows."""
         task_rows = np.asarray(task_rows, dtype=np.int64)
         item_rows = np.asarray(item_rows, dtype=np.int64)
-        lo, hi = self._start[task_rows], self._start[task_rows + 1]
-        count = hi - lo
-        if not count.any():
-            return np.zeros(item_rows.shape)
-        # The tasks' judgments keyed (position in the batch, item row): sorted, since each task's
-        # are sorted by item row and the positions increase.
-        at = np.repeat(lo - np.cumsum(count) + count, count)
-        at += np.arange(len(at))
-        keys = self._keys[at] + np.repeat(
-            (np.arange(len(task_rows)) - task_rows) * self.n_items, count
-        )
-        query = np.arange(len(task_rows))[:, None] * self.n_items + item_rows
-        pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
-        found = (item_rows >= 0) & (keys[pos] == query)
-        return np.where(found, self._gains[at[pos]], 0.0)
+        out = np.zeros(item_rows.shape)
+        n, n_items = len(task_rows), self.n_items
+        if n == 0 or n_items == 0:
+            return out
+        table = self._scratch()
+        step = max(1, len(table) // n_items)  # tasks per group
+        for a in range(0, n, step):
+            tasks, items = task_rows[a : a + step], item_rows[a : a + step]
+            lo, hi = self._start[tasks], self._start[tasks + 1]
+            count = hi - lo
+            at = np.repeat(lo - np.cumsum(count) + count, count)
+            at += np.arange(len(at))
+            # Cell of each judgment: (position in the group, item row).
+            cell = self._keys[at] + np.repeat((np.arange(len(tasks)) - tasks) * n_items, count)
+            table[cell] = self._gains[at]
+            found = items >= 0
+            read = np.arange(len(tasks))[:, None] * n_items + np.where(found, items, 0)
+            out[a : a + step] = np.where(found, table[read], 0.0)
+            table[cell] = 0.0
+        return out
+
+    def _scratch(self) -> np.ndarray:
+        """This thread's scratch table, all zero between calls."""
+        table = getattr(self._local, "table", None)
+        if table is None:
+            cells = max(self.SCRATCH_CELLS, self.n_items)
+            table = self._local.table = np.zeros(cells)
+        return table
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def ideal_gains(self, task_rows: np.ndarray, k: int) -> np.ndarray:
         """Ideal gains of the tasks, shape ``(n, k)``, zero-padded."""

@@ -121,23 +121,19 @@ def damage_interrupted(entry):
 def damage_shape(entry):
     np.save(entry / "vectors.npy", np.zeros((4, 2), dtype=np.float32))
     meta = json.loads((entry / "meta.json").read_text())
-    meta["arrays"]["vectors"].update(
-        bytes=(entry / "vectors.npy").stat().st_size, blake2b=cache._checksum(entry / "vectors.npy")
-    )
+    meta["arrays"]["vectors"].update(bytes=(entry / "vectors.npy").stat().st_size,
+                                     blake2b=cache._checksum(entry / "vectors.npy"))
     (entry / "meta.json").write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize(
-    "damage, reason",
-    [
-        (damage_truncate, "truncated"),
-        (damage_flip, "checksum"),
-        (damage_version, "cache format 0"),
-        (damage_meta, "unreadable meta.json"),
-        (damage_interrupted, "incomplete"),
-        (damage_shape, "does not fit this retriever"),
-    ],
-)
+@pytest.mark.parametrize("damage, reason", [
+    (damage_truncate, "truncated"),
+    (damage_flip, "checksum"),
+    (damage_version, "cache format 0"),
+    (damage_meta, "unreadable meta.json"),
+    (damage_interrupted, "incomplete"),
+    (damage_shape, "does not fit this retriever"),
+])
 def test_damaged_entry_warns_once_and_is_rebuilt(tmp_path, damage, reason):
     fake, _ = build(tmp_path)
     damage(entry_of(tmp_path, fake, catalog()))
@@ -170,10 +166,8 @@ def read_only(tmp_path):
     def lock():
         if os.geteuid() != 0:
             path.chmod(0o555)
-        elif (
-            shutil.which("chattr") is None
-            or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0
-        ):
+        elif shutil.which("chattr") is None or subprocess.run(
+                ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
             pytest.skip("cannot make a read-only folder as root here (no chattr +i)")
 
     yield path, lock
@@ -203,15 +197,8 @@ def test_read_only_folder_still_serves_its_entries(read_only):
 def test_two_processes_build_one_entry_once(tmp_path):
     log = tmp_path / "builds.log"
     env = dict(os.environ, FAKE_INDEX_LOG=str(log), PYTHONPATH=str(HERE))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(HERE / "cache_fakes.py"), str(tmp_path / "c")],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    procs = [subprocess.Popen([sys.executable, str(HERE / "cache_fakes.py"), str(tmp_path / "c")],
+                              env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     statuses = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert statuses == ["built", "loaded"]
     assert len(log.read_text().split()) == 1

@@ -83,9 +83,12 @@ def test_qrels_lookup_ideal_and_unknown_items():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_qrels_lookup_matches_dict_lookups(seed):
+@pytest.mark.parametrize("scratch", [1 << 18, 60, 1], ids=["one-group", "groups", "one-each"])
+def test_qrels_lookup_matches_dict_lookups(seed, scratch, monkeypatch):
     # Random judgments (some tasks with none, items at both ends of the catalog), batches that
-    # repeat tasks, and -1 rows next to judged items: each gain equals a plain dict look-up.
+    # repeat tasks, and -1 rows next to judged items: each gain equals a plain dict look-up,
+    # whether the tasks fit one group of the scratch table, several, or one task each.
+    monkeypatch.setattr(Qrels, "SCRATCH_CELLS", scratch)
     rng = np.random.default_rng(seed)
     n_items = int(rng.integers(1, 30))
     ids = [f"i{j}" for j in range(n_items)]
@@ -103,6 +106,7 @@ def test_qrels_lookup_matches_dict_lookups(seed):
         for t, row in zip(task_rows, item_rows)
     ]
     assert qrels.lookup(task_rows, item_rows).tolist() == want
+    assert qrels.lookup(task_rows, item_rows).tolist() == want  # the table was left all zero
 
 
 def test_array_judgments_is_a_mapping_equal_to_its_dict():
