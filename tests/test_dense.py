@@ -165,6 +165,19 @@ def test_model_identity_is_part_of_the_key(tmp_path, indexed):
 # ---------------------------------------------------------------- bad input
 
 
+def test_model_loads_quietly_and_keeps_the_progress_bar_setting(capfd):
+    from transformers.utils import logging as hf_logging
+
+    from recgym.retrievers.dense import _load_encoder, default_model_path
+
+    for enabled in (True, False):
+        (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+        _load_encoder.__wrapped__(str(default_model_path()), "float32")  # uncached: a real load
+        assert "Loading weights" not in capfd.readouterr().err
+        assert hf_logging.is_progress_bar_enabled() == enabled
+    hf_logging.enable_progress_bar()
+
+
 def test_missing_model_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"does not exist.*model="):
         dense(model=tmp_path / "nope")

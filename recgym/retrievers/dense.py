@@ -134,6 +134,12 @@ def _valid_text(texts: Sequence[str]) -> list[str]:
 def _load_encoder(path: str, precision: str) -> Any:
     """One loaded model per (path, precision) in a process, shared by every Dense using it."""
     torch, _, sentence_transformers, _ = _require()
+    # transformers draws a "Loading weights" progress bar for each load: hide it (a model of a
+    # few tens of MB loads in well under a second), then restore the user's setting.
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         model = sentence_transformers.SentenceTransformer(path, device="cpu", local_files_only=True)
     except Exception as exc:  # the loaders raise many types (OSError, ValueError, KeyError, ...)
@@ -141,6 +147,9 @@ def _load_encoder(path: str, precision: str) -> Any:
             f"could not load a sentence-transformers model from {path}: {type(exc).__name__}: "
             f"{' '.join(str(exc).split())[:300]}"
         ) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if precision == "float64":
         model = model.to(torch.float64)
     return model.eval()
