@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,8 @@ def test_qrels_lookup_matches_dict_lookups(seed, scratch, monkeypatch):
     ]
     assert qrels.lookup(task_rows, item_rows).tolist() == want
     assert qrels.lookup(task_rows, item_rows).tolist() == want  # the table was left all zero
+    copy = pickle.loads(pickle.dumps(qrels))  # its per-thread scratch table is not pickled
+    assert copy.lookup(task_rows, item_rows).tolist() == want
 
 
 def test_array_judgments_is_a_mapping_equal_to_its_dict():
