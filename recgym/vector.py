@@ -35,16 +35,21 @@ def stack_infos(infos: list[dict[str, Any] | None], n: int) -> dict[str, Any]:
     # Usually every sub-environment reports the same keys: then no per-key search is needed (a
     # keys view compares as a set, in C).
     everywhere = all(info and info.keys() == first.keys() for info in infos)
-    keys = list(first) if everywhere else dict.fromkeys(k for info in infos if info for k in info)
+    # Otherwise, the sub-environments that report each key, in one pass over all the entries.
+    where: dict[str, list[int]] = {}
+    if not everywhere:
+        for i, info in enumerate(infos):
+            for k in info or ():
+                where.setdefault(k, []).append(i)
     out: dict[str, Any] = {}
-    for key in keys:
+    for key in list(first) if everywhere else where:
         if everywhere:
             idx: Any = slice(None)
             values = [info[key] for info in infos]
             positions: Any = range(n)
         else:
-            positions = [i for i, info in enumerate(infos) if info and key in info]
-            idx, values = positions, [infos[i][key] for i in positions]
+            positions = idx = where[key]
+            values = [infos[i][key] for i in positions]
         first_value = values[0]
         if key != "final_obs" and isinstance(first_value, dict):
             nested: list[dict[str, Any] | None] = [None] * n
