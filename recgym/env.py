@@ -341,7 +341,8 @@ class RecQueryEnv(gym.Env[str, str]):
         rows = self.tasks.split(split)
         if len(rows) == 0:
             raise ValueError(f"split {split!r} has no tasks")
-        return int(rows[rng.integers(len(rows))])
+        # rng.random() costs a third of rng.integers(); floor(u * n) is uniform to within 2**-53
+        return int(rows[int(rng.random() * len(rows))])
 
     def observe(self, episode: Episode) -> str:
         """The observation of an episode: the prompt, then (multi-turn) the feedback so far."""
