@@ -410,7 +410,8 @@ class BM25:
                     if dense[i] >= 0:
                         add = self._dense[dense[i]].take(d)
                         est += add if cnt[i] == 1 else add * np.float32(cnt[i])
-                theta = max(theta, float(np.partition(est, sample - k)[sample - k]))
+                est.partition(sample - k)  # est is ours: partitioned in place
+                theta = max(theta, float(est[sample - k]))
                 if rest[j] * (1 + _EPS) < theta:
                     break
             if all_dense[j] and n_cand >= k and hi - lo > n_cand * _PROBE_RATIO:
@@ -468,7 +469,9 @@ class BM25:
                 and theta <= rest[j] * (1 + _EPS) < rest[0] - rest[j]
             ):
                 parts = [np.concatenate(parts)]
-                kth = float(np.partition(buf.take(parts[0]), n_cand - k)[n_cand - k])
+                partial = buf.take(parts[0])
+                partial.partition(n_cand - k)
+                kth = float(partial[n_cand - k])
                 theta = max(theta, kth)
         lookups: list[tuple[int, int, float]] = []
         bound = 0.0  # the most a candidate can still gain from the terms looked up below
@@ -523,11 +526,18 @@ def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np
     """The ``k`` best ``(row, score)`` by score descending then row ascending (scores > 0)."""
     # A non-negative float32 orders like its bit pattern, so ``~bits << 32 | row`` is one uint64
     # key whose ascending order is (score descending, row ascending).
-    key = np.invert(scores.view(np.uint32)).astype(np.uint64)
-    key <<= np.uint64(32)
-    key |= rows.view(np.uint64) if rows.dtype == np.int64 else rows.astype(np.uint64)
+    if _LITTLE:  # write the halves of each key, [row, ~bits], in place
+        key = np.empty(len(rows), dtype=np.uint64)
+        half = key.view(np.uint32)
+        half[0::2] = rows
+        np.invert(scores.view(np.uint32), out=half[1::2])
+    else:
+        key = np.invert(scores.view(np.uint32)).astype(np.uint64)
+        key <<= np.uint64(32)
+        key |= rows.astype(np.uint64)
     if len(key) > k:
-        key = np.partition(key, k - 1)[:k]
+        key.partition(k - 1)  # key is ours: partitioned in place
+        key = key[:k]
     key.sort()
     if _LITTLE:
         half = key.view(np.uint32)  # the halves of each key: [row, ~bits]
