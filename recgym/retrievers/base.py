@@ -9,7 +9,7 @@ import numpy as np
 
 from recgym.catalog import Catalog
 
-__all__ = ["IndexState", "Retriever", "empty_results"]
+__all__ = ["IndexState", "Retriever", "check_search", "empty_results"]
 
 
 @runtime_checkable
@@ -64,3 +64,13 @@ class IndexState(Protocol):
 def empty_results(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, scores)`` of ``n`` queries that retrieved nothing."""
     return np.full((n, k), -1, dtype=np.int64), np.full((n, k), -np.inf, dtype=np.float32)
+
+
+def check_search(queries: Sequence[str], k: int) -> int:
+    """Validate ``search(queries, k)`` arguments; return ``k`` as an ``int``."""
+    if isinstance(queries, str):
+        raise TypeError("search expects a sequence of query strings, not a single str")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return k

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from recgym.catalog import Catalog
-from recgym.retrievers.base import empty_results
+from recgym.retrievers.base import check_search, empty_results
 from recgym.text import Tokenizer, Vocabulary
 
 __all__ = ["BM25"]
@@ -99,22 +99,7 @@ class BM25:
         fields: Sequence[str] | None = None,
         n_threads: int = 1,
     ) -> None:
-        if not (np.isfinite(k1) and k1 >= 0):
-            raise ValueError(f"k1 must be finite and >= 0, got {k1}")
-        if not (np.isfinite(b) and 0 <= b <= 1):
-            raise ValueError(f"b must be in [0, 1], got {b}")
-        if tokenizer is None:
-            tokenizer = Tokenizer()
-        elif isinstance(tokenizer, Mapping):
-            tokenizer = Tokenizer(**tokenizer)
-        elif not isinstance(tokenizer, Tokenizer):
-            raise TypeError(
-                f"tokenizer must be a Tokenizer or a mapping, got {type(tokenizer).__name__}"
-            )
-        self.k1 = float(k1)
-        self.b = float(b)
-        self.tokenizer = tokenizer
-        self.fields = None if fields is None else list(fields)
+        self.k1, self.b, self.tokenizer, self.fields = bm25_settings(k1, b, tokenizer, fields)
         self.n_threads = max(1, int(n_threads))
         self.n_items = 0
         self._vocab: Vocabulary | None = None
@@ -138,11 +123,7 @@ class BM25:
         """Top ``k`` rows and scores of each query; ``-1`` / ``-inf`` where fewer items match."""
         if self._vocab is None:
             raise RuntimeError("BM25.search called before index()")
-        if isinstance(queries, str):
-            raise TypeError("search expects a sequence of query strings, not a single str")
-        k = int(k)
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        k = check_search(queries, k)
         n = len(queries)
         rows, scores = empty_results(n, k)
         if n == 0 or self.n_items == 0:
@@ -544,6 +525,29 @@ def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np
         return half[0::2].astype(np.int64), np.invert(half[1::2]).view(np.float32)
     low = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return low, np.invert((key >> np.uint64(32)).astype(np.uint32)).view(np.float32)
+
+
+def bm25_settings(
+    k1: float,
+    b: float,
+    tokenizer: Tokenizer | Mapping[str, Any] | None,
+    fields: Sequence[str] | None,
+) -> tuple[float, float, Tokenizer, list[str] | None]:
+    """The checked settings of a Lucene-BM25 retriever (``BM25`` and the ``RankBM25``
+    reference): ``(k1, b, tokenizer, fields)``."""
+    if not (np.isfinite(k1) and k1 >= 0):
+        raise ValueError(f"k1 must be finite and >= 0, got {k1}")
+    if not (np.isfinite(b) and 0 <= b <= 1):
+        raise ValueError(f"b must be in [0, 1], got {b}")
+    if tokenizer is None:
+        tokenizer = Tokenizer()
+    elif isinstance(tokenizer, Mapping):
+        tokenizer = Tokenizer(**tokenizer)
+    elif not isinstance(tokenizer, Tokenizer):
+        raise TypeError(
+            f"tokenizer must be a Tokenizer or a mapping, got {type(tokenizer).__name__}"
+        )
+    return float(k1), float(b), tokenizer, None if fields is None else list(fields)
 
 
 def bm25_config(retriever: Any) -> dict[str, Any]:

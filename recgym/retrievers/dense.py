@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from recgym.catalog import Catalog, choice_error
-from recgym.retrievers.base import empty_results
+from recgym.retrievers.base import check_search, empty_results
 
 __all__ = ["EXTRA_HINT", "Dense", "default_model_path", "model_fingerprint"]
 
@@ -286,11 +286,7 @@ class Dense:
         """Top ``k`` rows and cosine similarities of each query; ``-1`` / ``-inf`` padding."""
         if self._index is None:
             raise RuntimeError("Dense.search called before index()")
-        if isinstance(queries, str):
-            raise TypeError("search expects a sequence of query strings, not a single str")
-        k = int(k)
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        k = check_search(queries, k)
         texts = _valid_text(queries)
         rows, scores = empty_results(len(texts), k)
         asked = np.array([i for i, t in enumerate(texts) if t.strip()], dtype=np.int64)

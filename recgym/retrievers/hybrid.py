@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from recgym.catalog import Catalog, choice_error
-from recgym.retrievers.base import empty_results
+from recgym.retrievers.base import check_search, empty_results
 from recgym.retrievers.bm25 import BM25
 from recgym.retrievers.dense import Dense
 
@@ -99,11 +99,7 @@ class Hybrid:
 
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` rows and fused scores of each query; ``-1`` / ``-inf`` padding."""
-        if isinstance(queries, str):
-            raise TypeError("search expects a sequence of query strings, not a single str")
-        k = int(k)
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        k = check_search(queries, k)
         depth = max(k, self.candidates)
         lists = [part.search(queries, depth) for part in self.parts]
         if self.fusion == "rrf":

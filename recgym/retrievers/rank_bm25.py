@@ -22,8 +22,8 @@ import numpy as np
 import rank_bm25
 
 from recgym.catalog import Catalog
-from recgym.retrievers.base import empty_results
-from recgym.retrievers.bm25 import _texts, bm25_config
+from recgym.retrievers.base import check_search, empty_results
+from recgym.retrievers.bm25 import _texts, bm25_config, bm25_settings
 from recgym.text import Tokenizer
 
 __all__ = ["LuceneBM25Okapi", "RankBM25"]
@@ -56,18 +56,7 @@ class RankBM25:
         tokenizer: Tokenizer | Mapping[str, Any] | None = None,
         fields: Sequence[str] | None = None,
     ) -> None:
-        if not (np.isfinite(k1) and k1 >= 0):
-            raise ValueError(f"k1 must be finite and >= 0, got {k1}")
-        if not (np.isfinite(b) and 0 <= b <= 1):
-            raise ValueError(f"b must be in [0, 1], got {b}")
-        if tokenizer is None:
-            tokenizer = Tokenizer()
-        elif isinstance(tokenizer, Mapping):
-            tokenizer = Tokenizer(**tokenizer)
-        self.k1 = float(k1)
-        self.b = float(b)
-        self.tokenizer = tokenizer
-        self.fields = None if fields is None else list(fields)
+        self.k1, self.b, self.tokenizer, self.fields = bm25_settings(k1, b, tokenizer, fields)
         self.n_items = 0
         self._model: LuceneBM25Okapi | None = None
         self._indexed = False
@@ -90,11 +79,7 @@ class RankBM25:
         """Top ``k`` rows and scores of each query; ``-1`` / ``-inf`` where fewer items match."""
         if not self._indexed:
             raise RuntimeError("RankBM25.search called before index()")
-        if isinstance(queries, str):
-            raise TypeError("search expects a sequence of query strings, not a single str")
-        k = int(k)
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        k = check_search(queries, k)
         rows, scores = empty_results(len(queries), k)
         if self._model is None:
             return rows, scores
