@@ -572,12 +572,25 @@ def reward_stats(rewards: np.ndarray, infos: list[dict[str, Any]], rollout: Roll
     return out
 
 
-def start_run(args: CommonArgs, algo: str) -> Path:
+def start_run(args: Any, algo: str) -> Path:
+    """A new run directory ``env__exp__seed__time`` under ``args.runs_dir``, with ``args.json``
+    (``args``: any dataclass with ``env_id``, ``exp_name``, ``seed`` and ``runs_dir``)."""
     name = f"{args.env_id}__{args.exp_name or algo}__{args.seed}__{int(time.time())}"
     run_dir = Path(args.runs_dir) / name
     run_dir.mkdir(parents=True, exist_ok=False)
     (run_dir / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
     return run_dir
+
+
+def write_summary(run_dir: Path, train_seconds: float, launched: float,
+                  invalid: dict[str, int], guard: FiniteGuard) -> None:
+    """``summary.json``: training and wall-clock time, CPU time, invalid-answer reasons and the
+    last step whose loss and gradients were finite."""
+    (run_dir / "summary.json").write_text(json.dumps(
+        {"train_seconds": train_seconds, "wall_seconds": time.time() - launched,
+         "process_cpu_seconds": time.process_time(),
+         "invalid_reasons": invalid, "last_finite": guard.last},
+        indent=2))
 
 
 class RunLog:

@@ -11,7 +11,6 @@ KL penalty to the frozen starting model. Docs: docs/baselines.md.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from baselines.common import (
     seed_everything,
     start_run,
     system_message,
+    write_summary,
 )
 from baselines.evaluate import evaluate_llm, evaluate_references, llm_policy, write_eval
 
@@ -204,11 +204,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     print(write_eval(run_dir, results))
     if args.save_model:
         save_checkpoint(model, tokenizer, run_dir / "checkpoint", base_dir, {"algo": "grpo"})
-    (run_dir / "summary.json").write_text(json.dumps(
-        {"train_seconds": train_s, "wall_seconds": time.time() - launched,
-         "process_cpu_seconds": time.process_time(),
-         "invalid_reasons": invalid, "last_finite": guard.last},
-        indent=2))
+    write_summary(run_dir, train_s, launched, invalid, guard)
     log.close(f"GRPO on {args.env_id} (seed {args.seed})")
     return run_dir
 

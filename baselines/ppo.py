@@ -14,7 +14,6 @@ policy (``--critic-grad-to-lm`` makes it a shared trunk). Docs: docs/baselines.m
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from baselines.common import (
     seed_everything,
     start_run,
     system_message,
+    write_summary,
 )
 from baselines.evaluate import evaluate_llm, evaluate_references, llm_policy, write_eval
 
@@ -265,11 +265,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.save_model:
         out = save_checkpoint(model, tokenizer, run_dir / "checkpoint", base_dir, {"algo": "ppo"})
         torch.save(critic.state_dict(), out / VALUE_HEAD_FILE)
-    (run_dir / "summary.json").write_text(json.dumps(
-        {"train_seconds": train_s, "wall_seconds": time.time() - launched,
-         "process_cpu_seconds": time.process_time(),
-         "invalid_reasons": invalid, "last_finite": guard.last},
-        indent=2))
+    write_summary(run_dir, train_s, launched, invalid, guard)
     log.close(f"PPO on {args.env_id} (seed {args.seed})")
     return run_dir
 

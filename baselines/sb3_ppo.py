@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -90,14 +89,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.logger import configure
 
-    from baselines.common import parse_args, plot_sb3_curve
+    from baselines.common import parse_args, plot_sb3_curve, start_run
 
     args = parse_args(Args, argv)
     torch.set_num_threads(1)  # a small MLP: more threads only add contention
-    name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = Path(args.runs_dir) / name
-    run_dir.mkdir(parents=True)
-    (run_dir / "args.json").write_text(json.dumps(asdict(args), indent=2))
+    run_dir = start_run(args, "sb3_ppo")
 
     vec = make_vec_env(lambda: make_wrapped(args), n_envs=args.n_envs, seed=args.seed)
     # One query per episode: no bootstrapping (gamma = lambda = 1), the value is a baseline.
