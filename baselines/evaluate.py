@@ -119,7 +119,7 @@ def plot_runs(run_dirs: Sequence[Path], png: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from baselines.common import moving_average
+    from baselines.runlog import moving_average
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for d in run_dirs:

@@ -23,7 +23,6 @@ from baselines.common import (
     CommonArgs,
     FiniteGuard,
     Prompter,
-    RunLog,
     TaskStream,
     clipped_surrogate,
     completion_forward,
@@ -36,14 +35,12 @@ from baselines.common import (
     parse_args,
     reference_logp,
     resolve_device,
-    reward_stats,
     save_checkpoint,
     seed_everything,
-    start_run,
     system_message,
-    write_summary,
 )
 from baselines.evaluate import evaluate_llm, evaluate_references, llm_policy, write_eval
+from baselines.runlog import RunLog, reward_stats, start_run, write_summary
 
 
 @dataclass

@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.logger import configure
 
-    from baselines.common import parse_args, plot_sb3_curve, start_run
+    from baselines.common import parse_args
+    from baselines.runlog import plot_sb3_curve, start_run
 
     args = parse_args(Args, argv)
     torch.set_num_threads(1)  # a small MLP: more threads only add contention
