@@ -43,8 +43,9 @@ class IndexState(Protocol):
 
     - ``index_state()`` returns everything ``search`` needs as numpy arrays (numeric or bytes
       dtypes, no objects), keyed by names made of letters, digits, ``_``, ``-`` and ``.``. The
-      cache key is the catalog's ``content_hash()`` plus ``config()``, so ``config()`` must name
-      everything that changes these arrays (model identity included).
+      cache key is the catalog's ``content_hash()``, ``config()`` and a hash of the source file
+      of the retriever's class, so ``config()`` must name everything that changes these arrays
+      (model identity included); a code change needs no version bump.
     - ``load_index_state(arrays)`` must leave the retriever answering ``search`` exactly as after
       ``index``, keep the arrays without copying them where it can (vector-env workers then share
       one copy of the index), and raise ``ValueError`` when the arrays do not fit (a wrong shape,
