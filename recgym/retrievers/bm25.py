@@ -1,4 +1,4 @@
-"""BM25 over a sparse term -> postings index, in numpy only (no compiled code, no numba).
+"""BM25 over a sparse term -> postings index, in numpy and scipy (no numba, nothing to compile).
 
 Scoring is Lucene's BM25 (``BM25Similarity`` since Lucene 8, what Anserini and Pyserini run)::
 
@@ -19,9 +19,20 @@ the items) also get a dense float32 row of weights, and their postings are kept 
 whole catalog is one ``str.split`` and one dict lookup per word (see
 :class:`~recgym.text.Vocabulary`), the matrix one sort.
 
-**Search** is exact (the ranking of an exhaustive evaluation, ties broken by the lower row) but
-does not score every posting. It runs MaxScore (Turtle & Flood, 1995) per query: terms are taken in
-order of decreasing upper bound (rare terms first) and their postings accumulated into a dense
+**Search** is exact: the ranking of an exhaustive evaluation, ties broken by the lower row. A
+query's term weights are added in float32 in one fixed order (its terms without a dense row, then
+those with one, each group by decreasing upper bound), whichever of two paths scores it, so both
+give the same bits and a query's result never depends on the batch it came in.
+
+*Short queries, many at once.* Queries whose terms have at most ``_EXHAUSTIVE_POSTINGS`` postings
+in all (a few thousand; most requests on a catalog of tens of thousands of items), and no repeated
+term, are scored exhaustively when a batch holds at least a few of them: one sparse product
+(queries x terms) @ (terms x items) in scipy's compiled CSR kernel, entries below the query's
+single-term bound of the k-th best score dropped, and one sort of ``(query, ~score_bits, row)``
+uint64 keys for the top k of all of them. A few dozen numpy calls per batch instead of per query.
+
+*Other queries: MaxScore* (Turtle & Flood, 1995), one by one. Terms are taken in the order above
+(rare terms first, in effect) and their postings accumulated into a dense
 score buffer until the sum of the upper bounds of the remaining (frequent) terms falls below
 ``theta``, a lower bound of the k-th best score. ``theta`` starts at the best k-th largest weight
 of a single query term (precomputed) and is raised with scores of real items: the candidates'
@@ -47,10 +58,18 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from scipy import sparse
+
+try:  # scipy's compiled sparse kernels (see _sparse_product)
+    from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
+    from scipy.sparse._sparsetools import csr_matmat_maxnnz as _csr_matmat_maxnnz
+except ImportError:  # pragma: no cover - a scipy that moved them: the public (slower) path
+    _csr_matmat = _csr_matmat_maxnnz = None
 
 from recgym.catalog import Catalog
 from recgym.retrievers.base import check_search, empty_results
@@ -70,8 +89,39 @@ _KTH_LEVELS = np.array([10, 100, 1000, 10000])
 _PROBE_RATIO = 0.5
 # Estimate theta from this many heaviest postings (at least 4k) of a term in impact order.
 _SAMPLE = 1024
+# Queries with at most this many postings in all are scored exhaustively, many at once (one
+# sparse product and one sort), rather than one by one with MaxScore.
+_EXHAUSTIVE_POSTINGS = 8192
+_EXHAUSTIVE_BATCH = 256  # queries per sparse product
+_EXHAUSTIVE_MIN_BATCH = 4  # fewer such queries in a batch take MaxScore
 _EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
 _LITTLE = sys.byteorder == "little"
+
+
+@dataclass
+class _Plan:
+    """Each query's terms in summation order (see ``BM25._plan``), one entry per (query,
+    distinct term): the entries of query ``i`` are ``start[i]:start[i + 1]``."""
+
+    start: np.ndarray
+    terms: np.ndarray
+    cnt: np.ndarray  # how many times the query has the term
+    ub: np.ndarray  # upper bound of the term's contribution: cnt * its largest weight
+    lo: np.ndarray  # the term's postings are lo:hi
+    hi: np.ndarray
+    dense: np.ndarray  # the term's dense row, or -1
+    kth: np.ndarray  # a lower bound of the k-th best score of a query with the term
+    postings: np.ndarray  # per query: postings of all its terms
+    repeats: np.ndarray  # per query: some term counted more than once
+    _lists: tuple[list[Any], ...] | None = None
+
+    def lists(self) -> tuple[list[Any], ...]:
+        """``(start, cnt, ub, lo, hi, dense, kth)`` as Python lists: MaxScore's per-query loop
+        then makes no numpy scalar look-ups."""
+        if self._lists is None:
+            arrays = (self.start, self.cnt, self.ub, self.lo, self.hi, self.dense, self.kth)
+            self._lists = tuple(x.tolist() for x in arrays)
+        return self._lists
 
 
 class BM25:
@@ -105,6 +155,7 @@ class BM25:
         self._vocab: Vocabulary | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
+        self._csr: tuple[np.ndarray, ...] | None = None  # built on first use
 
     # -- protocol --------------------------------------------------------------------------------
 
@@ -130,16 +181,26 @@ class BM25:
             return rows, scores
         ids, qpos = self._vocab.encode_batch(queries)
         plan = self._plan(ids, qpos, n, k)
-        n_jobs = min(self.n_threads, max(1, n // 16))
+        # Queries with few postings are scored exhaustively, many at once, when there are
+        # enough of them to share the fixed cost (both paths give the same bits). Queries
+        # without postings keep their empty results.
+        has = plan.postings > 0
+        short = has & (plan.postings <= _EXHAUSTIVE_POSTINGS) & ~plan.repeats
+        if short.sum() >= _EXHAUSTIVE_MIN_BATCH:
+            self._search_exhaustive(plan, np.flatnonzero(short), k, rows, scores)
+            has &= ~short
+        todo = np.flatnonzero(has).tolist()
+        n_jobs = min(self.n_threads, max(1, len(todo) // 16))
         if n_jobs == 1:
-            self._search_range(plan, 0, n, k, rows, scores)
+            if todo:
+                self._search_range(plan, todo, k, rows, scores)
             return rows, scores
         if self._pool is None or self._pool._max_workers != n_jobs:
             self._pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="recgym-bm25")
-        step = -(-n // (4 * n_jobs))  # a few chunks per thread evens out the load
+        step = -(-len(todo) // (4 * n_jobs))  # a few chunks per thread evens out the load
         jobs = [
-            self._pool.submit(self._search_range, plan, lo, min(n, lo + step), k, rows, scores)
-            for lo in range(0, n, step)
+            self._pool.submit(self._search_range, plan, todo[a : a + step], k, rows, scores)
+            for a in range(0, len(todo), step)
         ]
         for job in jobs:
             job.result()
@@ -210,6 +271,7 @@ class BM25:
         self._maxw, self._kth = arrays["max_weight"], kth
         self._dense, self._dense_row = dense, dense_row
         self._local = threading.local()
+        self._csr: tuple[np.ndarray, ...] | None = None  # built on first use
 
     # -- index -----------------------------------------------------------------------------------
 
@@ -264,6 +326,7 @@ class BM25:
         self._indptr, self._docs, self._w, self._maxw, self._kth = indptr, docs, w, maxw, kth
         self._dense, self._dense_row = dense, dense_row
         self._local = threading.local()
+        self._csr: tuple[np.ndarray, ...] | None = None  # built on first use
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -274,10 +337,11 @@ class BM25:
             buf = self._local.buf = np.zeros(self.n_items, dtype=np.float32)
         return buf
 
-    def _plan(self, ids: np.ndarray, qpos: np.ndarray, n: int, k: int) -> tuple[Any, ...]:
-        """Each query's distinct terms by decreasing upper bound (count * max weight), ties by
-        term id, as Python lists (start offsets per query; term, count, bound, postings range and
-        dense row per entry): the per-query loop then makes no numpy scalar look-ups."""
+    def _plan(self, ids: np.ndarray, qpos: np.ndarray, n: int, k: int) -> _Plan:
+        """Each query's distinct terms in summation order: those without a dense row first, then
+        those with one, each group by decreasing upper bound (count * max weight), ties by term
+        id. MaxScore takes the terms in this order, and both search paths add a candidate's
+        term weights in it, so they give bit-identical float32 scores."""
         n_terms = len(self._maxw)
         key = np.sort(qpos * n_terms + ids)
         first = np.ones(len(key), dtype=bool)
@@ -288,11 +352,11 @@ class BM25:
         eq = key // n_terms
         et = key - eq * n_terms
         ub = cnt * self._maxw[et].astype(np.float64)
-        order = np.lexsort((et, -ub, eq))
-        eq, et, cnt, ub = eq[order], et[order], cnt[order], ub[order]
-        start = np.searchsorted(eq, np.arange(n + 1)).tolist()
-        lo, hi = self._indptr[et], self._indptr[et + 1]
         dense = self._dense_row[et]
+        order = np.lexsort((et, -ub, dense >= 0, eq))
+        eq, et, cnt, ub, dense = eq[order], et[order], cnt[order], ub[order], dense[order]
+        start = np.searchsorted(eq, np.arange(n + 1))
+        lo, hi = self._indptr[et], self._indptr[et + 1]
         # A lower bound of the k-th best score: k items score at least the k'-th largest weight
         # of a term, for any k' >= k.
         level = int(np.searchsorted(_KTH_LEVELS, k))
@@ -303,28 +367,89 @@ class BM25:
         # Terms in impact order (those with a dense row): their exact k-th largest weight.
         exact = (dense >= 0) & (hi - lo >= k)
         kth[exact] = cnt[exact] * self._w[lo[exact] + k - 1].astype(np.float64)
-        lists = (cnt, ub, lo, hi, dense, kth)
-        return (start, *(x.tolist() for x in lists))
+        postings = np.zeros(n, dtype=np.int64)
+        has = start[1:] > start[:-1]
+        postings[has] = np.add.reduceat(hi - lo, start[:-1][has])
+        repeats = np.zeros(n, dtype=bool)  # a query with a term counted more than once
+        repeats[eq[cnt > 1]] = True
+        return _Plan(start, et, cnt, ub, lo, hi, dense, kth, postings, repeats)
 
     def _search_range(
         self,
-        plan: tuple[Any, ...],
-        lo: int,
-        hi: int,
+        plan: _Plan,
+        todo: list[int],
         k: int,
         out_rows: np.ndarray,
         out_scores: np.ndarray,
     ) -> None:
+        """MaxScore for the queries ``todo`` (each with at least one term)."""
         buf = self._buffer()
-        start, cnt, ub, p_lo, p_hi, dense, kth = plan
-        for i in range(lo, hi):
+        start, cnt, ub, p_lo, p_hi, dense, kth = plan.lists()
+        for i in todo:
             a, z = start[i], start[i + 1]
-            if z > a:
-                rows, scores = self._search_one(
-                    cnt[a:z], ub[a:z], p_lo[a:z], p_hi[a:z], dense[a:z], max(kth[a:z]), k, buf
-                )
-                out_rows[i, : len(rows)] = rows
-                out_scores[i, : len(scores)] = scores
+            rows, scores = self._search_one(
+                cnt[a:z], ub[a:z], p_lo[a:z], p_hi[a:z], dense[a:z], max(kth[a:z]), k, buf
+            )
+            out_rows[i, : len(rows)] = rows
+            out_scores[i, : len(scores)] = scores
+
+    def _search_exhaustive(
+        self, plan: _Plan, queries: np.ndarray, k: int, out_rows: np.ndarray, out_scores: np.ndarray
+    ) -> None:
+        """Score every posting of ``queries`` at once: one sparse product (queries x terms) @
+        (terms x items), which adds each item's term weights in plan order, then the top k of
+        all queries with one sort of ``(query, ~score_bits, row)`` keys. Entries below the
+        query's single-term bound of the k-th best score are dropped before the sort."""
+        indptr_w, docs, w = self._postings_csr()
+        row_bits = max(1, (self.n_items - 1).bit_length())
+        # query, score and row must fit one uint64 key
+        chunk = min(_EXHAUSTIVE_BATCH, 1 << (32 - row_bits))
+        for a in range(0, len(queries), chunk):
+            q = queries[a : a + chunk]
+            nq = len(q)
+            lo, hi = plan.start[q], plan.start[q + 1]
+            count = hi - lo
+            at = np.repeat(lo - np.cumsum(count) + count, count)
+            at += np.arange(len(at))
+            indptr = np.zeros(nq + 1, dtype=docs.dtype)
+            np.cumsum(count, out=indptr[1:])
+            # Every term counts once here (queries with a repeated term take MaxScore), so the
+            # product multiplies weights by 1.0: exact, fused multiply-add or not.
+            ones = np.ones(len(at), dtype=np.float32)
+            p_indptr, p_rows, p_scores = _sparse_product(
+                indptr, plan.terms[at].astype(docs.dtype), ones, indptr_w, docs, w, self.n_items
+            )
+            per_query = np.diff(p_indptr)
+            theta = np.maximum.reduceat(plan.kth[at], indptr[:-1]).astype(np.float32)
+            keep = p_scores >= np.repeat(theta, per_query)
+            which = np.repeat(np.arange(nq, dtype=np.uint64), per_query)[keep]
+            key = np.invert(p_scores[keep].view(np.uint32)).astype(np.uint64)
+            key <<= np.uint64(row_bits)
+            key |= p_rows[keep].astype(np.uint64)
+            key |= which << np.uint64(32 + row_bits)
+            key.sort()
+            kept = np.bincount(which.astype(np.intp), minlength=nq)
+            first = np.zeros(nq, dtype=np.int64)
+            np.cumsum(kept[:-1], out=first[1:])
+            rank = np.arange(len(key)) - np.repeat(first, kept)
+            top = rank < k
+            key, rank = key[top], rank[top]
+            out = q[(key >> np.uint64(32 + row_bits)).astype(np.intp)]
+            out_rows[out, rank] = (key & np.uint64((1 << row_bits) - 1)).astype(np.int64)
+            bits = (key >> np.uint64(row_bits)).astype(np.uint32)  # the low 32 bits: ~score
+            out_scores[out, rank] = np.invert(bits).view(np.float32)
+
+    def _postings_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The postings as CSR arrays ``(indptr, docs, weights)`` with one index dtype (int32
+        unless there are 2**31 postings or more), for ``_sparse_product``."""
+        if self._csr is None:
+            index = np.int32 if len(self._docs) < 2**31 else np.int64
+            self._csr = (
+                self._indptr.astype(index),
+                self._docs.astype(index, copy=False),
+                self._w,
+            )
+        return self._csr
 
     def _search_one(
         self,
@@ -525,6 +650,40 @@ def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np
         return half[0::2].astype(np.int64), np.invert(half[1::2]).view(np.float32)
     low = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return low, np.invert((key >> np.uint64(32)).astype(np.uint32)).view(np.float32)
+
+
+def _sparse_product(
+    indptr: np.ndarray,
+    terms: np.ndarray,
+    counts: np.ndarray,
+    indptr_w: np.ndarray,
+    docs: np.ndarray,
+    w: np.ndarray,
+    n_items: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSR product (queries x terms) @ (terms x items): ``(indptr, rows, scores)``, each
+    query's rows in no particular order, each score the float32 sum of its terms' weights in the
+    order of ``terms``. All index arrays share one dtype.
+
+    scipy's ``A @ B`` costs about 150 µs of Python-level checks per call, ten times the product
+    of a few queries; its compiled kernels are called directly when scipy has them where they have
+    been since scipy 1.1 (``scipy.sparse._sparsetools``), else through ``@``."""
+    n = len(indptr) - 1
+    if _csr_matmat is None:
+        shape = (n, len(indptr_w) - 1)
+        product = sparse.csr_matrix((counts, terms, indptr), shape=shape) @ sparse.csr_matrix(
+            (w, docs, indptr_w), shape=(len(indptr_w) - 1, n_items)
+        )
+        product = sparse.csr_matrix(product)  # a query set without postings gives an empty one
+        return product.indptr, product.indices, product.data
+    nnz = _csr_matmat_maxnnz(n, n_items, indptr, terms, indptr_w, docs)
+    out_indptr = np.empty(n + 1, dtype=indptr.dtype)
+    out_rows = np.empty(nnz, dtype=indptr.dtype)
+    out_scores = np.empty(nnz, dtype=np.float32)
+    _csr_matmat(
+        n, n_items, indptr, terms, counts, indptr_w, docs, w, out_indptr, out_rows, out_scores
+    )
+    return out_indptr, out_rows[: out_indptr[-1]], out_scores[: out_indptr[-1]]
 
 
 def bm25_settings(
