@@ -240,21 +240,33 @@ class Task:
                 )
 
     def to_dict(self, with_judgments: bool = False) -> dict[str, Any]:
-        """A plain dict of the task (what ``info["task"]`` holds; judgments only on request)."""
-        out: dict[str, Any] = {"id": self.id, "request": self.request, "split": self.split}
-        out.update({k: _copy(v) for k, v in self.fields.items()})  # callers may keep and mutate it
+        """A plain dict of the task (what ``info["task"]`` holds; judgments only on request).
+
+        A new dict each call, its nested dicts and lists copied too: callers may keep and mutate
+        it. (The top-level layout is computed once: ``fields`` is read-only, as the task is.)"""
+        layout = self.__dict__.get("_layout")
+        if layout is None:
+            plain = {"id": self.id, "request": self.request, "split": self.split, **self.fields}
+            layout = (plain, [k for k, v in plain.items() if type(v) in _NESTED])
+            object.__setattr__(self, "_layout", layout)
+        plain, nested = layout
+        out = plain.copy()
+        for k in nested:
+            out[k] = _copy(out[k])
         if with_judgments:
             out["judgments"] = dict(self.judgments)
         return out
 
 
+_NESTED = (dict, list)
+
+
 def _copy(value: Any) -> Any:
     """A copy of nested dicts and lists (plain data; much cheaper than ``copy.deepcopy``)."""
-    kind = type(value)
-    if kind is dict:
-        return {k: _copy(v) for k, v in value.items()}
-    if kind is list:
-        return [_copy(v) for v in value]
+    if type(value) is dict:
+        return {k: _copy(v) if type(v) in _NESTED else v for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) if type(v) in _NESTED else v for v in value]
     return value
 
 
@@ -297,6 +309,16 @@ class TaskSet:
 
     def rows(self, task_ids: Iterable[str | int]) -> np.ndarray:
         """Row indices of task ids; integers are taken as rows and bounds-checked."""
+        if isinstance(task_ids, np.ndarray) or (
+            isinstance(task_ids, list) and all(type(t) is int for t in task_ids)
+        ):
+            rows = np.asarray(task_ids)
+            if rows.ndim == 1 and rows.dtype.kind in "iu":  # all rows: checked at once
+                bad = (rows < 0) | (rows >= len(self.tasks))
+                if bad.any():
+                    task_id = rows[np.flatnonzero(bad)[0]]
+                    raise IndexError(f"task row {task_id} out of range [0, {len(self.tasks)})")
+                return rows.astype(np.int64)
         out = []
         for task_id in task_ids:
             if isinstance(task_id, (int, np.integer)) and not isinstance(task_id, bool):
@@ -312,20 +334,29 @@ class TaskSet:
 
 
 class Qrels:
-    """Judgments compiled against a catalog for vectorised lookup.
+    """Judgments compiled against a catalog for vectorised lookup, in whichever of two layouts
+    takes less memory.
 
-    Judgments are stored as one sorted array of keys ``task_row * n_items + item_row`` with a
-    parallel array of gains, each task's judgments contiguous. The gains of an ``(n, k)`` block of
-    retrieved items are read from a dense scratch table of a few tasks by items, into which those
-    tasks' judgments are written first and from which they are erased after: a handful of numpy
-    calls per group of tasks, and no search (about twice as fast as one ``np.searchsorted`` of
-    the block among all keys, at batches of 64 or 1,024 tasks). Judgments naming items absent
-    from the catalog are counted in ``n_unknown`` and reported with a warning, never silently
-    dropped.
+    * **Dense codes**: a ``tasks x items`` matrix of 2-, 4- or 8-bit codes, one per gain level
+      (0: unjudged or zero gain). A lookup reads one byte per retrieved item: no work per
+      judgment. Chosen when the matrix is no larger than the sparse layout, i.e. when tasks judge
+      many items (generated worlds judge hundreds per task) and gains take at most 255 levels.
+    * **Sparse**: one sorted array of keys ``task_row * n_items + item_row`` with a parallel
+      array of gains (16 bytes per judgment), each task's judgments contiguous. The gains of an
+      ``(n, k)`` block of retrieved items are read from a dense scratch table of a few tasks by
+      items, into which those tasks' judgments are written first and from which they are erased
+      after: a handful of numpy calls per group of tasks, and no search.
+
+    Judgments naming items absent from the catalog are counted in ``n_unknown`` and reported
+    with a warning, never silently dropped.
     """
 
-    #: Cells of the scratch table (float64), per thread: 2 MiB, small enough to stay in cache.
+    #: Cells of the scratch table of the sparse layout (float64), per thread: 2 MiB, small
+    #: enough to stay in cache.
     SCRATCH_CELLS = 1 << 18
+    #: The dense layout is used when it takes at most this many bytes per judgment (the size of
+    #: the sparse one).
+    DENSE_BYTES_PER_JUDGMENT = 16
 
     def __init__(self, tasks: TaskSet, catalog: Catalog, rel_level: float = 1.0) -> None:
         self.n_items = len(catalog)
@@ -348,6 +379,7 @@ class Qrels:
             gains.append(g)
             width = max(width, int((g > 0).sum()))
         self.n_unknown = n_unknown
+        self.n_judgments = sum(len(g) for g in gains)
         if n_unknown:
             warnings.warn(
                 f"{n_unknown} judgments name items that are not in the catalog; they are ignored "
@@ -357,9 +389,13 @@ class Qrels:
         key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
         gain = np.concatenate(gains) if gains else np.zeros(0)
         order = np.argsort(key, kind="stable")
-        self._keys, self._gains = key[order], gain[order]
-        # The judgments of task t are _keys[_start[t]:_start[t + 1]].
-        self._start = np.searchsorted(self._keys, np.arange(len(tasks) + 1) * self.n_items)
+        key, gain = key[order], gain[order]
+        self._codes: np.ndarray | None = None
+        self._keys = self._gains = self._start = None
+        if not self._compile_dense(key, gain, len(tasks)):
+            self._keys, self._gains = key, gain
+            # The judgments of task t are _keys[_start[t]:_start[t + 1]].
+            self._start = np.searchsorted(key, np.arange(len(tasks) + 1) * self.n_items)
         self._local = threading.local()
         # Ideal gains per task, sorted descending and zero-padded: trec_eval's ideal ranking.
         self.ideal = np.zeros((len(tasks), width))
@@ -369,14 +405,58 @@ class Qrels:
             self.ideal[t, : len(positive)] = positive
             self.n_relevant[t] = int((g >= self.rel_level).sum())
 
+    def _compile_dense(self, key: np.ndarray, gain: np.ndarray, n_tasks: int) -> bool:
+        """Build the dense code matrix if it is no larger than the sparse layout."""
+        levels = np.unique(gain[gain > 0])
+        bits = next((b for b in (2, 4, 8) if len(levels) < 1 << b), 0)
+        row_bytes = (self.n_items * bits + 7) // 8
+        if not bits or n_tasks * row_bytes > self.DENSE_BYTES_PER_JUDGMENT * max(len(key), 1):
+            return False
+        judged = gain > 0
+        key, code = key[judged], np.searchsorted(levels, gain[judged]) + 1
+        task = key // max(self.n_items, 1)
+        item = key - task * self.n_items
+        per_byte = 8 // bits
+        # The codes of the items sharing a byte occupy disjoint bits: their sum is their OR.
+        byte = task * row_bytes + item // per_byte
+        value = code << (item % per_byte * bits)
+        codes = np.zeros(n_tasks * row_bytes, dtype=np.uint8)
+        if len(byte):
+            first = np.ones(len(byte), dtype=bool)
+            first[1:] = byte[1:] != byte[:-1]  # keys are sorted, so bytes are too
+            at = np.flatnonzero(first)
+            codes[byte[at]] = np.add.reduceat(value, at)
+        self._codes, self._bits, self._row_bytes = codes, bits, row_bytes
+        self._levels = np.concatenate([[0.0], levels])  # gain of each code
+        return True
+
     def lookup(self, task_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         """Gains of ``item_rows[i, j]`` for task ``task_rows[i]``; 0 for unjudged or ``-1`` rows."""
         task_rows = np.asarray(task_rows, dtype=np.int64)
         item_rows = np.asarray(item_rows, dtype=np.int64)
+        if len(task_rows) == 0 or self.n_items == 0:
+            return np.zeros(item_rows.shape)
+        if self._codes is not None:
+            return self._lookup_dense(task_rows, item_rows)
+        return self._lookup_sparse(task_rows, item_rows)
+
+    def _lookup_dense(self, task_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        # Shifts and masks, not // and %: bits and codes per byte are powers of two. A -1 row
+        # reads some byte (the index stays within the matrix or counts from its end) whose
+        # code is then zeroed.
+        per_byte_log = {2: 2, 4: 1, 8: 0}[self._bits]
+        cell = task_rows[:, None] * self._row_bytes + (item_rows >> per_byte_log)
+        code = self._codes.take(cell)
+        if per_byte_log:
+            shift = (item_rows & ((1 << per_byte_log) - 1)) * self._bits
+            code >>= shift.astype(np.uint8)
+            code &= np.uint8((1 << self._bits) - 1)
+        code[item_rows < 0] = 0
+        return self._levels.take(code)
+
+    def _lookup_sparse(self, task_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         out = np.zeros(item_rows.shape)
         n, n_items = len(task_rows), self.n_items
-        if n == 0 or n_items == 0:
-            return out
         table = self._scratch()
         step = max(1, len(table) // n_items)  # tasks per group
         for a in range(0, n, step):

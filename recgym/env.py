@@ -15,7 +15,7 @@ import numpy as np
 from recgym.cache import build_index
 from recgym.catalog import Qrels, choice_error
 from recgym.metrics import compute, parse_metric
-from recgym.parsing import ParsedAction, cap_query, check_action, make_parser
+from recgym.parsing import ParsedAction, capped_query, check_action, make_parser
 from recgym.retrievers import Retriever, empty_results, make_retriever
 from recgym.rewards import RewardSpec
 from recgym.spaces import AnyText
@@ -453,17 +453,17 @@ class RecQueryEnv(gym.Env[str, str]):
             raise ValueError(f"score() got {len(task_ids)} task ids but {len(queries)} queries")
         cfg = self.config
         task_rows = self.tasks.rows(task_ids)
-        parsed = [self._parse(check_action(q)) for q in queries]
-        final, capped = [], []
-        for p in parsed:
-            q, c = (
-                cap_query(p.query, cfg.max_query_chars, cfg.max_query_terms)
-                if p.valid
-                else ("", None)
-            )
-            final.append(q)
+        parse, max_chars, max_terms = self._parse, cfg.max_query_chars, cfg.max_query_terms
+        final, capped, n_terms, reasons = [], [], [], []
+        for q in queries:
+            reason = (p := parse(check_action(q))).invalid_reason
+            f, c, n = ("", None, 0) if reason else capped_query(p.query, max_chars, max_terms)
+            final.append(f)
             capped.append(c)
-        valid = np.array([p.valid for p in parsed], dtype=bool)
+            n_terms.append(n)
+            reasons.append(reason)
+        valid_list = [reason is None for reason in reasons]
+        valid = np.array(valid_list, dtype=bool)
         rows, _ = empty_results(len(queries), cfg.depth)
         if valid.any():
             idx = np.flatnonzero(valid)
@@ -481,8 +481,7 @@ class RecQueryEnv(gym.Env[str, str]):
         pop = np.where(top >= 0, self._pop_pct[top], 0.0)
         n_top = np.maximum((top >= 0).sum(axis=1), 1)
         metrics["popularity@10"] = np.where(valid, pop.sum(axis=1) / n_top, 0.0)
-        n_terms = np.array([len(q.split()) for q in final])
-        rewards = self.reward_spec(metrics, valid, n_terms, metrics["popularity@10"])
+        rewards = self.reward_spec(metrics, valid, np.array(n_terms), metrics["popularity@10"])
         ids = self.catalog.ids
         # Per-query Python values, converted in one call per array: rows of metric values, and
         # the top item ids (found rows come first; the -1 padding is cut per query).
@@ -491,21 +490,24 @@ class RecQueryEnv(gym.Env[str, str]):
         top = rows[:, : cfg.info_top_n]
         top_ids = ids[np.maximum(top, 0)].tolist()
         n_found = (top >= 0).sum(axis=1).tolist()
-        infos = []
-        for i, row in enumerate(task_rows.tolist()):
-            infos.append(
-                {
-                    "metrics": dict(zip(names, values[i])),
-                    "query": final[i],
-                    "retrieved": top_ids[i][: n_found[i]],
-                    "task": self.tasks[row].to_dict(),
-                    "format_valid": bool(valid[i]),
-                    "invalid_reason": parsed[i].invalid_reason,
-                    "capped": capped[i],
-                }
+        tasks = self.tasks.tasks
+        infos = [
+            {
+                "metrics": dict(zip(names, v)),
+                "query": q,
+                "retrieved": found[:n],
+                "task": tasks[row].to_dict(),
+                "format_valid": ok,
+                "invalid_reason": reason,
+                "capped": c,
+            }
+            for v, q, found, n, row, ok, reason, c in zip(
+                values, final, top_ids, n_found, task_rows.tolist(), valid_list, reasons, capped
             )
-            if rankings:
-                infos[-1]["ranking"] = ids[rows[i][rows[i] >= 0]].tolist()
+        ]
+        if rankings:
+            for info, ranked in zip(infos, rows):
+                info["ranking"] = ids[ranked[ranked >= 0]].tolist()
         return rewards, infos
 
     # ---------------------------------------------------------------- pickling

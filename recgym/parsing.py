@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from recgym.catalog import choice_error
 
-__all__ = ["PARSERS", "ParsedAction", "cap_query", "check_action", "make_parser"]
+__all__ = ["PARSERS", "ParsedAction", "cap_query", "capped_query", "check_action", "make_parser"]
 
 
-@dataclass(frozen=True)
-class ParsedAction:
-    """What a parser extracted: the query, or why there is none."""
+class ParsedAction(NamedTuple):
+    """What a parser extracted: the query, or why there is none (a named tuple: immutable, and
+    cheap to make once per scored query)."""
 
     query: str
     invalid_reason: str | None = None
@@ -109,10 +108,17 @@ def cap_query(query: str, max_chars: int, max_terms: int) -> tuple[str, dict[str
     "terms": ...}``) for ``info["capped"]``. Characters are cut first, so a megabyte of text costs
     no more than ``max_chars`` to split.
     """
+    return capped_query(query, max_chars, max_terms)[:2]
+
+
+def capped_query(
+    query: str, max_chars: int, max_terms: int
+) -> tuple[str, dict[str, int] | None, int]:
+    """:func:`cap_query`, and the number of terms of the capped query (one split for both)."""
     n_chars = len(query)
     text = query[:max_chars]
     terms = text.split()
     if n_chars <= max_chars and len(terms) <= max_terms:
-        return query, None
+        return query, None, len(terms)
     capped = {"chars": n_chars, "terms": len(terms) if n_chars <= max_chars else len(query.split())}
-    return " ".join(terms[:max_terms]), capped
+    return " ".join(terms[:max_terms]), capped, min(len(terms), max_terms)

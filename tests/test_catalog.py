@@ -66,6 +66,35 @@ def test_taskset_splits_are_disjoint_and_named():
         Task("x", "q", {"a": -1.0}, "train")
 
 
+def test_task_to_dict_is_a_fresh_copy_each_time():
+    fields = {"type": "mug", "attributes": {"color": ["red", "blue"]}, "n": 3}
+    task = Task("t", "a red mug", {"a": 1.0}, "train", fields)
+    first = task.to_dict()
+    assert first == {"id": "t", "request": "a red mug", "split": "train", **fields}
+    first["attributes"]["color"].append("green")  # callers may mutate what they got
+    first["type"] = "cup"
+    second = task.to_dict(with_judgments=True)
+    assert second["attributes"] == {"color": ["red", "blue"]} and second["type"] == "mug"
+    assert second["judgments"] == {"a": 1.0} and "judgments" not in task.to_dict()
+    assert task.fields == fields and task == Task("t", "a red mug", {"a": 1.0}, "train", fields)
+    assert pickle.loads(pickle.dumps(task)).to_dict() == task.to_dict()
+
+
+def test_taskset_rows_of_ids_and_of_rows():
+    tasks = TaskSet([Task(f"t{i}", "q", {}, "train") for i in range(5)])
+    assert tasks.rows(["t3", 1, np.int64(4)]).tolist() == [3, 1, 4]
+    assert tasks.rows([4, 0]).tolist() == [4, 0] and tasks.rows([]).tolist() == []
+    assert tasks.rows(np.array([2, 2], dtype=np.int32)).dtype == np.int64
+    for rows in ([0, 5], np.array([-1, 0]), [0, "t1", 7]):
+        with pytest.raises(IndexError, match=r"out of range \[0, 5\)"):
+            tasks.rows(rows)
+    for rows in ([0, True], np.array([True]), [1.0]):  # not rows, and no such ids
+        with pytest.raises(KeyError, match="unknown task id"):
+            tasks.rows(rows)
+    with pytest.raises(KeyError, match="did you mean 't1'"):
+        tasks.rows(["t1x"])
+
+
 def test_qrels_lookup_ideal_and_unknown_items():
     cat = small_catalog()
     tasks = TaskSet(
@@ -84,23 +113,38 @@ def test_qrels_lookup_ideal_and_unknown_items():
     assert qrels.n_relevant.tolist() == [2, 1, 0]
 
 
+LAYOUTS = {
+    # (bytes per judgment below which the dense layout is used, scratch cells of the sparse one)
+    "dense": (1 << 40, Qrels.SCRATCH_CELLS),
+    "sparse-one-group": (0, 1 << 18),
+    "sparse-groups": (0, 60),
+    "sparse-one-each": (0, 1),
+}
+
+
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("scratch", [1 << 18, 60, 1], ids=["one-group", "groups", "one-each"])
-def test_qrels_lookup_matches_dict_lookups(seed, scratch, monkeypatch):
-    # Random judgments (some tasks with none, items at both ends of the catalog), batches that
-    # repeat tasks, and -1 rows next to judged items: each gain equals a plain dict look-up,
-    # whether the tasks fit one group of the scratch table, several, or one task each.
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("n_levels", [3, 12, 200])
+def test_qrels_lookup_matches_dict_lookups(seed, layout, n_levels, monkeypatch):
+    # Random judgments (some tasks with none, zero gains, items at both ends of the catalog),
+    # batches that repeat tasks, and -1 rows next to judged items: each gain equals a plain dict
+    # look-up, in the dense layout (2-, 4- and 8-bit codes) and in the sparse one (whether the
+    # tasks fit one group of the scratch table, several, or one task each).
+    dense_bytes, scratch = LAYOUTS[layout]
+    monkeypatch.setattr(Qrels, "DENSE_BYTES_PER_JUDGMENT", dense_bytes)
     monkeypatch.setattr(Qrels, "SCRATCH_CELLS", scratch)
     rng = np.random.default_rng(seed)
     n_items = int(rng.integers(1, 30))
     ids = [f"i{j}" for j in range(n_items)]
     cat = Catalog(ids=ids, titles=ids)
+    levels = np.linspace(0.0, 3.0, n_levels + 1)  # 0 and n_levels positive gains
     tasks = []
     for t in range(int(rng.integers(1, 8))):
         judged = rng.choice(n_items, size=int(rng.integers(0, n_items + 1)), replace=False)
-        gains = {ids[j]: float(rng.integers(0, 4)) for j in judged}
+        gains = {ids[j]: float(rng.choice(levels)) for j in judged}
         tasks.append(Task(f"t{t}", "q", gains, "test"))
     qrels = Qrels(TaskSet(tasks), cat)
+    assert (qrels._codes is not None) == (layout == "dense")
     task_rows = rng.integers(len(tasks), size=int(rng.integers(0, 12)))
     item_rows = rng.integers(-1, n_items, size=(len(task_rows), 6))
     want = [
@@ -111,6 +155,23 @@ def test_qrels_lookup_matches_dict_lookups(seed, scratch, monkeypatch):
     assert qrels.lookup(task_rows, item_rows).tolist() == want  # the table was left all zero
     copy = pickle.loads(pickle.dumps(qrels))  # its per-thread scratch table is not pickled
     assert copy.lookup(task_rows, item_rows).tolist() == want
+
+
+def test_qrels_with_more_gain_levels_than_codes_use_the_sparse_layout(monkeypatch):
+    monkeypatch.setattr(Qrels, "DENSE_BYTES_PER_JUDGMENT", 1 << 40)
+    ids = [f"i{j}" for j in range(300)]
+    gains = {item: 1.0 + j for j, item in enumerate(ids)}  # 300 levels: more than 8 bits hold
+    qrels = Qrels(TaskSet([Task("t", "q", gains, "test")]), Catalog(ids=ids, titles=ids))
+    assert qrels._codes is None
+    assert qrels.lookup(np.array([0]), np.array([[299, 0, -1]])).tolist() == [[300.0, 1.0, 0.0]]
+
+
+def test_generated_worlds_use_the_dense_layout():
+    # 20,000 items, about 400 judgments a task: the code matrix is smaller than the sparse keys.
+    from recgym.env import _qrels
+
+    qrels = _qrels("shop", "{}")
+    assert qrels._codes is not None and qrels._codes.nbytes < 16 * qrels.n_judgments
 
 
 def test_array_judgments_is_a_mapping_equal_to_its_dict():

@@ -2,7 +2,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recgym.parsing import cap_query, check_action, make_parser, parse_raw, parse_rec_r1
+from recgym.parsing import (
+    cap_query,
+    capped_query,
+    check_action,
+    make_parser,
+    parse_raw,
+    parse_rec_r1,
+)
 
 
 def r1(think="ok", answer='{"query": "travel mug"}'):
@@ -67,3 +74,10 @@ def test_caps():
     assert len(query) == 256 and capped == {"chars": 1_000_000, "terms": 1}
     query, capped = cap_query("ab " * 500, 30, 32)
     assert query == " ".join(["ab"] * 10) and capped["chars"] == 1500
+
+
+@given(st.text(max_size=120), st.integers(1, 60), st.integers(1, 8))
+def test_capped_query_counts_the_terms_of_what_it_returns(text, max_chars, max_terms):
+    query, capped, n_terms = capped_query(text, max_chars, max_terms)
+    assert (query, capped) == cap_query(text, max_chars, max_terms)
+    assert n_terms == len(query.split()) <= max_terms
