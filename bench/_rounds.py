@@ -14,11 +14,13 @@ from collections.abc import Callable
 
 
 def alternate(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    """Each measure's result in each of ``rounds`` rounds, the measures alternating."""
+    """Each measure's result in each of ``rounds`` rounds, the measures alternating; every other
+    round runs them in reverse order, so that none always goes first (A B, B A, A B, ...)."""
     out: dict[str, list[float]] = {name: [] for name in measures}
-    for _ in range(rounds):
-        for name, measure in measures.items():
-            out[name].append(measure())
+    names = list(measures)
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else names[::-1]:
+            out[name].append(measures[name]())
     return out
 
 
