@@ -457,7 +457,11 @@ class RecQueryEnv(gym.Env[str, str]):
         final, capped, n_terms, reasons = [], [], [], []
         for q in queries:
             reason = (p := parse(check_action(q))).invalid_reason
-            f, c, n = ("", None, 0) if reason else capped_query(p.query, max_chars, max_terms)
+            f, c, n = (
+                capped_query(p.query, max_chars, max_terms)
+                if reason is None
+                else ("", None, 0)
+            )
             final.append(f)
             capped.append(c)
             n_terms.append(n)
