@@ -128,10 +128,7 @@ def plot_learning_curve(csv_path: Path, png_path: Path, title: str) -> Path:
         ax.set_ylabel(ylabel)
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return png_path
+    return _save(fig, png_path)
 
 
 def plot_sb3_curve(csv_path: Path, png_path: Path, title: str) -> Path:
@@ -150,6 +147,13 @@ def plot_sb3_curve(csv_path: Path, png_path: Path, title: str) -> Path:
     ax.set_ylabel("reward")
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title)
+    return _save(fig, png_path)
+
+
+def _save(fig: Any, png_path: Path) -> Path:
+    """Write a figure as a PNG and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
