@@ -2,8 +2,9 @@
 
 A :class:`Catalog` is what the retriever indexes and the agent never reads. A :class:`Task` is one
 request with graded judgments (item id -> gain). A :class:`TaskSet` holds tasks with disjoint named
-splits. :class:`Qrels` compiles a task set's judgments against a catalog into sorted arrays so that
-a whole batch of rankings is looked up in one vectorised call.
+splits. :class:`Qrels` compiles a task set's judgments against a catalog (into a matrix of gain
+codes, or sorted keys, whichever is smaller) so that a whole batch of rankings is looked up in one
+vectorised call.
 """
 
 from __future__ import annotations
