@@ -32,20 +32,23 @@ single-term bound of the k-th best score dropped, and one sort of ``(query, ~sco
 uint64 keys for the top k of all of them. A few dozen numpy calls per batch instead of per query.
 
 *Other queries: MaxScore* (Turtle & Flood, 1995), one by one. Terms are taken in the order above
-(rare terms first, in effect) and their postings accumulated into a dense
-score buffer until the sum of the upper bounds of the remaining (frequent) terms falls below
-``theta``, a lower bound of the k-th best score. ``theta`` starts at the best k-th largest weight
-of a single query term (precomputed) and is raised with scores of real items: the candidates'
-partial scores, their full scores when all remaining terms have dense rows (a ``take`` per term),
-or the full scores of the items heading a frequent term's impact-ordered postings. No item
-outside the candidates can then reach the top k; candidates that cannot reach ``theta`` even with
-every remaining term are dropped, the others get the remaining terms' weights (dense rows, or a scan
-of the postings against the buffer). A frequent term that must be accumulated adds its weight to
-the candidates through its dense row and brings in new candidates only from the head of its
-impact-ordered postings, as far as a new item could still reach ``theta``. The top k is selected
-by ``np.partition`` over the candidates only, on uint64 keys ``(~score_bits << 32) | row`` that
-order by (score descending, row ascending), so ties need no second pass. Nothing is ever
-O(number of items) per query.
+(rare terms first, in effect) and their postings accumulated into a dense score buffer until the
+sum of the upper bounds of the remaining (frequent) terms falls below ``theta``, a lower bound of
+the k-th best score. Queries with terms of both kinds (and no repeated term) have their rare terms
+accumulated a few dozen queries at a time, by the same sparse product, and MaxScore goes on from
+their first frequent term. ``theta`` starts at the best k-th largest weight of a single query term
+(precomputed) and is raised with scores of real items: the candidates' partial scores, their full
+scores when all remaining terms have dense rows (a ``take`` per term), or the full scores of the
+items heading a frequent term's impact-ordered postings. No item outside the candidates can then
+reach the top k; candidates that cannot reach ``theta`` even with every remaining term are dropped,
+the others get the remaining terms' weights (dense rows, or a scan of the postings against the
+buffer). A frequent term that must be accumulated adds its weight to the candidates through its
+dense row and brings in new candidates only from the head of its impact-ordered postings, as far as
+a new item could still reach ``theta``. The top k is selected by ``np.partition`` over the
+candidates only, on uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row
+ascending), so ties need no second pass. Nothing is ever O(number of items) per query.
+Candidates are selected with ``take(flatnonzero(mask))`` rather than ``x[mask]``: numpy's boolean
+indexing costs about twice as much on masks that are neither mostly true nor mostly false.
 
 ``n_threads > 1`` answers parts of a batch in threads. numpy releases the GIL only in part of this
 work (not in ``partition`` or fancy-index assignment), so the gain is small; the default is 1.
@@ -94,6 +97,13 @@ _SAMPLE = 1024
 _EXHAUSTIVE_POSTINGS = 8192
 _EXHAUSTIVE_BATCH = 256  # queries per sparse product
 _EXHAUSTIVE_MIN_BATCH = 4  # fewer such queries in a batch take MaxScore
+# MaxScore takes the other queries this many at a time; the rare terms (no dense row) of those
+# with frequent terms too (and no repeated term) are accumulated for all of them at once (one
+# sparse product), when at least _RARE_MIN_BATCH of them share its fixed cost.
+_RARE_BATCH = 64
+_RARE_MIN_BATCH = 4
+# Candidates are dropped before a look-up only when fewer than this share of them remain.
+_KEEP_RATIO = 0.75
 _EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
 _LITTLE = sys.byteorder == "little"
 
@@ -111,15 +121,17 @@ class _Plan:
     hi: np.ndarray
     dense: np.ndarray  # the term's dense row, or -1
     kth: np.ndarray  # a lower bound of the k-th best score of a query with the term
+    theta: np.ndarray  # per query: the largest kth of its terms (0 for none)
     postings: np.ndarray  # per query: postings of all its terms
     repeats: np.ndarray  # per query: some term counted more than once
+    rare: np.ndarray  # per query: how many of its terms have no dense row (they come first)
     _lists: tuple[list[Any], ...] | None = None
 
     def lists(self) -> tuple[list[Any], ...]:
-        """``(start, cnt, ub, lo, hi, dense, kth)`` as Python lists: MaxScore's per-query loop
-        then makes no numpy scalar look-ups."""
+        """``(start, cnt, ub, lo, hi, dense, theta)`` as Python lists: MaxScore's per-query
+        loop then makes no numpy scalar look-ups."""
         if self._lists is None:
-            arrays = (self.start, self.cnt, self.ub, self.lo, self.hi, self.dense, self.kth)
+            arrays = (self.start, self.cnt, self.ub, self.lo, self.hi, self.dense, self.theta)
             self._lists = tuple(x.tolist() for x in arrays)
         return self._lists
 
@@ -367,12 +379,15 @@ class BM25:
         # Terms in impact order (those with a dense row): their exact k-th largest weight.
         exact = (dense >= 0) & (hi - lo >= k)
         kth[exact] = cnt[exact] * self._w[lo[exact] + k - 1].astype(np.float64)
-        postings = np.zeros(n, dtype=np.int64)
         has = start[1:] > start[:-1]
+        theta = np.zeros(n)
+        theta[has] = np.maximum.reduceat(kth, start[:-1][has])
+        postings = np.zeros(n, dtype=np.int64)
         postings[has] = np.add.reduceat(hi - lo, start[:-1][has])
         repeats = np.zeros(n, dtype=bool)  # a query with a term counted more than once
         repeats[eq[cnt > 1]] = True
-        return _Plan(start, et, cnt, ub, lo, hi, dense, kth, postings, repeats)
+        rare = np.bincount(eq[dense < 0], minlength=n)
+        return _Plan(start, et, cnt, ub, lo, hi, dense, kth, theta, postings, repeats, rare)
 
     def _search_range(
         self,
@@ -382,16 +397,69 @@ class BM25:
         out_rows: np.ndarray,
         out_scores: np.ndarray,
     ) -> None:
-        """MaxScore for the queries ``todo`` (each with at least one term)."""
+        """MaxScore for the queries ``todo`` (each with at least one term), ``_RARE_BATCH`` at a
+        time: the rare terms of those that have frequent terms too are accumulated first, for
+        all of them at once (``_accumulate_rare``)."""
         buf = self._buffer()
-        start, cnt, ub, p_lo, p_hi, dense, kth = plan.lists()
-        for i in todo:
-            a, z = start[i], start[i + 1]
-            rows, scores = self._search_one(
-                cnt[a:z], ub[a:z], p_lo[a:z], p_hi[a:z], dense[a:z], max(kth[a:z]), k, buf
-            )
-            out_rows[i, : len(rows)] = rows
-            out_scores[i, : len(scores)] = scores
+        start, cnt, ub, p_lo, p_hi, dense, theta = plan.lists()
+        for c in range(0, len(todo), _RARE_BATCH):
+            chunk = todo[c : c + _RARE_BATCH]
+            done = self._accumulate_rare(plan, chunk)
+            for i in chunk:
+                a, z = start[i], start[i + 1]
+                rows, scores = self._search_one(
+                    cnt[a:z],
+                    ub[a:z],
+                    p_lo[a:z],
+                    p_hi[a:z],
+                    dense[a:z],
+                    theta[i],
+                    k,
+                    buf,
+                    done.get(i),
+                )
+                out_rows[i, : len(rows)] = rows
+                out_scores[i, : len(scores)] = scores
+
+    def _accumulate_rare(
+        self, plan: _Plan, chunk: list[int]
+    ) -> dict[int, tuple[int, np.ndarray, np.ndarray]]:
+        """For the queries of ``chunk`` with terms both with and without a dense row (and no
+        repeated term): the rows of their terms without one, which come first in plan order, and
+        their partial scores, by one sparse product for all of them. Query -> ``(number of such
+        terms, rows, partial scores)``; empty when fewer than ``_RARE_MIN_BATCH`` queries share
+        the product's fixed cost."""
+        q = np.array(chunk, dtype=np.intp)
+        rare = plan.rare[q]
+        mixed = (rare > 0) & (plan.start[q + 1] - plan.start[q] > rare) & ~plan.repeats[q]
+        if mixed.sum() < _RARE_MIN_BATCH:
+            return {}
+        q, rare = q[mixed], rare[mixed]
+        p_indptr, p_rows, p_scores = self._product(plan, q, rare)
+        p_rows = p_rows.astype(np.intp)
+        bounds = p_indptr.tolist()
+        return {
+            i: (n, p_rows[a:z], p_scores[a:z])
+            for i, n, a, z in zip(q.tolist(), rare.tolist(), bounds[:-1], bounds[1:])
+        }
+
+    def _product(
+        self, plan: _Plan, q: np.ndarray, count: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows and float32 scores of the first ``count[i]`` plan terms of each query
+        ``q[i]`` (their weights added in plan order), as CSR arrays ``(indptr, rows, scores)``:
+        one sparse product (queries x terms) @ (terms x items). Every term counts once (queries
+        with a repeated term stay out), so the product multiplies weights by 1.0 only: exact,
+        fused multiply-add or not."""
+        indptr_w, docs, w = self._postings_csr()
+        at = np.repeat(plan.start[q] - np.cumsum(count) + count, count)
+        at += np.arange(len(at))
+        indptr = np.zeros(len(q) + 1, dtype=docs.dtype)
+        np.cumsum(count, out=indptr[1:])
+        ones = np.ones(len(at), dtype=np.float32)
+        return _sparse_product(
+            indptr, plan.terms[at].astype(docs.dtype), ones, indptr_w, docs, w, self.n_items
+        )
 
     def _search_exhaustive(
         self, plan: _Plan, queries: np.ndarray, k: int, out_rows: np.ndarray, out_scores: np.ndarray
@@ -400,40 +468,28 @@ class BM25:
         (terms x items), which adds each item's term weights in plan order, then the top k of
         all queries with one sort of ``(query, ~score_bits, row)`` keys. Entries below the
         query's single-term bound of the k-th best score are dropped before the sort."""
-        indptr_w, docs, w = self._postings_csr()
         row_bits = max(1, (self.n_items - 1).bit_length())
         # query, score and row must fit one uint64 key
         chunk = min(_EXHAUSTIVE_BATCH, 1 << (32 - row_bits))
         for a in range(0, len(queries), chunk):
             q = queries[a : a + chunk]
             nq = len(q)
-            lo, hi = plan.start[q], plan.start[q + 1]
-            count = hi - lo
-            at = np.repeat(lo - np.cumsum(count) + count, count)
-            at += np.arange(len(at))
-            indptr = np.zeros(nq + 1, dtype=docs.dtype)
-            np.cumsum(count, out=indptr[1:])
-            # Every term counts once here (queries with a repeated term take MaxScore), so the
-            # product multiplies weights by 1.0: exact, fused multiply-add or not.
-            ones = np.ones(len(at), dtype=np.float32)
-            p_indptr, p_rows, p_scores = _sparse_product(
-                indptr, plan.terms[at].astype(docs.dtype), ones, indptr_w, docs, w, self.n_items
-            )
+            p_indptr, p_rows, p_scores = self._product(plan, q, plan.start[q + 1] - plan.start[q])
             per_query = np.diff(p_indptr)
-            theta = np.maximum.reduceat(plan.kth[at], indptr[:-1]).astype(np.float32)
-            keep = p_scores >= np.repeat(theta, per_query)
-            which = np.repeat(np.arange(nq, dtype=np.uint64), per_query)[keep]
-            key = np.invert(p_scores[keep].view(np.uint32)).astype(np.uint64)
+            theta = plan.theta[q].astype(np.float32)
+            keep = np.flatnonzero(p_scores >= np.repeat(theta, per_query))
+            which = np.repeat(np.arange(nq, dtype=np.uint64), per_query).take(keep)
+            key = np.invert(p_scores.take(keep).view(np.uint32)).astype(np.uint64)
             key <<= np.uint64(row_bits)
-            key |= p_rows[keep].astype(np.uint64)
+            key |= p_rows.take(keep).astype(np.uint64)
             key |= which << np.uint64(32 + row_bits)
             key.sort()
             kept = np.bincount(which.astype(np.intp), minlength=nq)
             first = np.zeros(nq, dtype=np.int64)
             np.cumsum(kept[:-1], out=first[1:])
             rank = np.arange(len(key)) - np.repeat(first, kept)
-            top = rank < k
-            key, rank = key[top], rank[top]
+            top = np.flatnonzero(rank < k)
+            key, rank = key.take(top), rank.take(top)
             out = q[(key >> np.uint64(32 + row_bits)).astype(np.intp)]
             out_rows[out, rank] = (key & np.uint64((1 << row_bits) - 1)).astype(np.int64)
             bits = (key >> np.uint64(row_bits)).astype(np.uint32)  # the low 32 bits: ~score
@@ -461,45 +517,66 @@ class BM25:
         theta: float,
         k: int,
         buf: np.ndarray,
+        done: tuple[int, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """MaxScore top-k of one query, its terms given in plan order (``buf`` all zero, and left
-        so)."""
+        so). ``done``: its first terms were accumulated already (see ``_accumulate_rare``), as
+        ``(how many, rows, partial scores)``."""
         docs, w = self._docs, self._w
         m = len(cnt)
         # rest[j]: the most an item can score from plan terms j.. (MaxScore's remaining bound).
         rest = [0.0] * (m + 1)
         for j in range(m - 1, -1, -1):
             rest[j] = rest[j + 1] + ub[j]
-        lo, hi, c = p_lo[0], p_hi[0], cnt[0]
-        if dense[0] >= 0:
-            # Impact order: the top k of a lone term are its first k postings, and rows whose
-            # weight plus every other term's bound is below theta cannot make the top k.
-            hi = lo + (min(k, hi - lo) if m == 1 else self._prefix(lo, hi, c, theta, rest[1]))
+        if done is None:
+            lo, hi, c = p_lo[0], p_hi[0], cnt[0]
+            if dense[0] >= 0:
+                # Impact order: the top k of a lone term are its first k postings, and rows whose
+                # weight plus every other term's bound is below theta cannot make the top k.
+                hi = lo + (min(k, hi - lo) if m == 1 else self._prefix(lo, hi, c, theta, rest[1]))
+                if m == 1:
+                    return docs[lo:hi].astype(np.int64), w[lo:hi] * np.float32(c)
+            cand = docs[lo:hi].astype(np.intp)
+            wt = w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
             if m == 1:
-                return docs[lo:hi].astype(np.int64), w[lo:hi] * np.float32(c)
-        cand = docs[lo:hi].astype(np.intp)
-        wt = w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
-        if m == 1:
-            if theta > 0:  # at least k postings weigh theta or more
-                keep = wt >= np.float32(theta)
-                cand, wt = cand[keep], wt[keep]
-            return _top_k(cand, wt, k)
+                if theta > 0:  # at least k postings weigh theta or more
+                    keep = np.flatnonzero(wt >= np.float32(theta))
+                    cand, wt = cand.take(keep), wt.take(keep)
+                return _top_k(cand, wt, k)
+            j = 1
+        else:
+            j, cand, wt = done
         # Accumulate postings term by term into buf; stop when theta, a lower bound of the k-th
         # best score (at first the best k-th weight of a single term), beats the bound of the
         # remaining terms. theta is refined on the candidates when it could make a difference:
         # from their partial scores, or, when every remaining term has a dense row and the next
         # one has long postings, from their full scores (a "probe": if that theta beats the
         # remaining bound, the candidates hold the top k and their scores are final).
-        first = wt  # the first term's weights go into buf only once a second term needs it
+        first = wt  # the first terms' weights go into buf only once a later term needs them
         in_buf = False
         parts = [cand]
         n_cand = len(cand)
-        all_dense = [True] * (m + 1)  # all_dense[j]: every plan term j.. has a dense row
-        for j in range(m - 1, -1, -1):
-            all_dense[j] = all_dense[j + 1] and dense[j] >= 0
-        j = 1
+        all_dense = [True] * (m + 1)  # all_dense[i]: every plan term i.. has a dense row
+        for i in range(m - 1, -1, -1):
+            all_dense[i] = all_dense[i + 1] and dense[i] >= 0
         sample = max(4 * k, _SAMPLE)
         while j < m and not rest[j] * (1 + _EPS) < theta:
+            # Raise theta from the candidates' partial scores (of more than one term) when that
+            # could stop the loop here and this term's postings outnumber the candidates (else
+            # accumulating it costs about as much as the partition).
+            if (
+                j > 1
+                and n_cand >= k
+                and p_hi[j] - p_lo[j] > n_cand
+                and rest[j] * (1 + _EPS) < rest[0] - rest[j]
+            ):
+                if len(parts) > 1:
+                    parts = [np.concatenate(parts)]
+                partial = buf.take(parts[0]) if in_buf else first.copy()
+                partial.partition(n_cand - k)
+                theta = max(theta, float(partial[n_cand - k]))
+                if rest[j] * (1 + _EPS) < theta:
+                    break
             lo, hi, c = p_lo[j], p_hi[j], cnt[j]
             if dense[j] >= 0 and hi - lo > 2 * sample:
                 # A sample: the rows of this term's heaviest postings (impact order), scored with
@@ -531,8 +608,8 @@ class BM25:
                 if rest[j] * (1 + _EPS) < probe:
                     if in_buf:
                         buf[cand] = 0
-                    keep = s >= np.float32(probe)
-                    return _top_k(cand[keep], s[keep], k)
+                    keep = np.flatnonzero(s >= np.float32(probe))
+                    return _top_k(cand.take(keep), s.take(keep), k)
                 theta = max(theta, probe)
             if not in_buf:
                 buf[parts[0]] = first
@@ -552,33 +629,20 @@ class BM25:
                 got += add if c == 1 else add * np.float32(c)
                 buf[cand] = got
                 d = docs[lo : lo + p].astype(np.intp)
-                new = buf.take(d) == 0
-                parts.append(d[new])
+                new = np.flatnonzero(buf.take(d) == 0)
+                parts.append(d.take(new))
                 n_cand += len(parts[-1])
-                wt = w[lo : lo + p][new]
+                wt = w[lo : lo + p].take(new)
                 buf[parts[-1]] = wt if c == 1 else wt * np.float32(c)
             else:
                 d = docs[lo:hi].astype(np.intp)
                 got = buf.take(d)
-                parts.append(d[got == 0])  # weights are > 0: zero marks a row not seen yet
+                # Weights are > 0: zero marks a row not seen yet.
+                parts.append(d.take(np.flatnonzero(got == 0)))
                 n_cand += len(parts[-1])
                 got += w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
                 buf[d] = got
             j += 1
-            # Raise theta from the candidates' partial scores when that could stop the loop here
-            # and the next term's postings outnumber the candidates (else accumulating it costs
-            # about as much as the partition).
-            if (
-                j < m
-                and n_cand >= k
-                and p_hi[j] - p_lo[j] > n_cand
-                and theta <= rest[j] * (1 + _EPS) < rest[0] - rest[j]
-            ):
-                parts = [np.concatenate(parts)]
-                partial = buf.take(parts[0])
-                partial.partition(n_cand - k)
-                kth = float(partial[n_cand - k])
-                theta = max(theta, kth)
         lookups: list[tuple[int, int, float]] = []
         bound = 0.0  # the most a candidate can still gain from the terms looked up below
         for i in range(j, m):
@@ -604,17 +668,19 @@ class BM25:
         else:
             s = first.copy()
         if j < m:
-            # Drop the candidates that cannot reach theta even with every term still to look up,
-            # look up the next term in the others, repeat; finally drop those below theta (a
-            # lower bound of the k-th best final score).
+            # Drop the candidates that cannot reach theta even with every term still to look up
+            # (when there are enough of them to pay for the copies), look up the next term in the
+            # others, repeat; finally drop those below theta (a lower bound of the k-th best
+            # final score).
             for r, c, u in lookups:
-                keep = s >= np.float32(theta / (1 + _EPS) - bound)
-                cand, s = cand[keep], s[keep]
+                keep = np.flatnonzero(s >= np.float32(theta / (1 + _EPS) - bound))
+                if len(keep) < _KEEP_RATIO * len(s):
+                    cand, s = cand.take(keep), s.take(keep)
                 add = self._dense[r].take(cand)
                 s += add if c == 1 else add * np.float32(c)
                 bound -= u
-            keep = s >= np.float32(theta)
-            cand, s = cand[keep], s[keep]
+            keep = np.flatnonzero(s >= np.float32(theta))
+            cand, s = cand.take(keep), s.take(keep)
         return _top_k(cand, s, k)
 
     def _prefix(self, lo: int, hi: int, c: int, theta: float, rest: float) -> int:
