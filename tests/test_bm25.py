@@ -108,11 +108,14 @@ def _assert_same(fast, ref, queries):
 
 
 CASES = [(seed, "default") for seed in range(20)] + [(seed, "dense") for seed in range(0, 20, 3)]
-# The search paths: MaxScore query by query; MaxScore after the rare terms of a few queries at a
-# time were accumulated at once; every posting of many queries at once.
+# The search paths, each forced: MaxScore query by query; MaxScore after the rare terms of a few
+# queries at a time were accumulated at once; MaxScore ending with a pass over the dense rows of
+# its frequent terms whenever it can; every posting of many queries at once.
+_MAXSCORE = {"_EXHAUSTIVE_POSTINGS": -1, "_RARE_MIN_BATCH": 1 << 62, "_DENSE_PASS": 0}
 PATHS = {
-    "maxscore": {"_EXHAUSTIVE_POSTINGS": -1, "_RARE_MIN_BATCH": 1 << 62},
-    "rare-product": {"_EXHAUSTIVE_POSTINGS": -1, "_RARE_MIN_BATCH": 1, "_RARE_BATCH": 3},
+    "maxscore": _MAXSCORE,
+    "rare-product": {**_MAXSCORE, "_RARE_MIN_BATCH": 1, "_RARE_BATCH": 3},
+    "dense-pass": {**_MAXSCORE, "_DENSE_PASS": 1 << 62},
     "exhaustive": {"_EXHAUSTIVE_POSTINGS": 1 << 62},
 }
 
@@ -197,7 +200,7 @@ def test_all_paths_give_bit_identical_results(seed, monkeypatch):
             with monkeypatch.context() as m:
                 _use_path(m, name)
                 results[name] = r.search(queries, k)
-        for name in ("rare-product", "exhaustive"):
+        for name in ("rare-product", "dense-pass", "exhaustive"):
             np.testing.assert_array_equal(results["maxscore"][0], results[name][0])
             np.testing.assert_array_equal(results["maxscore"][1], results[name][1])
 

@@ -44,9 +44,13 @@ reach the top k; candidates that cannot reach ``theta`` even with every remainin
 the others get the remaining terms' weights (dense rows, or a scan of the postings against the
 buffer). A frequent term that must be accumulated adds its weight to the candidates through its
 dense row and brings in new candidates only from the head of its impact-ordered postings, as far as
-a new item could still reach ``theta``. The top k is selected by ``np.partition`` over the
-candidates only, on uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row
-ascending), so ties need no second pass. Nothing is ever O(number of items) per query.
+a new item could still reach ``theta``. When the frequent terms left have many postings to
+accumulate (more than n_items * (terms left + 2) / 64), their dense rows are added to the whole
+score buffer instead: a few sequential passes over n_items floats cost less than scattered updates
+of that many postings. The top k is selected by ``np.partition`` over the candidates only, on
+uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row ascending), so ties
+need no second pass. Apart from that dense pass, nothing is O(number of items) per query.
+
 Candidates are selected with ``take(flatnonzero(mask))`` rather than ``x[mask]``: numpy's boolean
 indexing costs about twice as much on masks that are neither mostly true nor mostly false.
 
@@ -104,8 +108,12 @@ _RARE_BATCH = 64
 _RARE_MIN_BATCH = 4
 # Candidates are dropped before a look-up only when fewer than this share of them remain.
 _KEEP_RATIO = 0.75
+# MaxScore adds the dense rows of the terms left to the whole score buffer instead when their
+# postings to accumulate outnumber n_items * (terms left + 2) / _DENSE_PASS.
+_DENSE_PASS = 64
 _EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
 _LITTLE = sys.byteorder == "little"
+_TINY = np.finfo(np.float32).tiny  # the least weight
 
 
 @dataclass
@@ -308,7 +316,7 @@ class BM25:
         norm = self.k1 * (1.0 - self.b + self.b * dl / avgdl) if avgdl > 0 else dl
         w = (idf[term] * tf / (tf + norm[docs])).astype(np.float32)
         # Weights are > 0 (search relies on it: a zero in the score buffer means "not seen").
-        np.maximum(w, np.finfo(np.float32).tiny, out=w)
+        np.maximum(w, _TINY, out=w)
         # Per term: the largest weight (MaxScore's upper bound) and the k-th largest for a few k
         # (k items score at least that: a lower bound of the k-th best score of a query). A
         # positive float32 orders like its bit pattern, so one sort of (term, ~bits) ranks them.
@@ -577,6 +585,10 @@ class BM25:
                 theta = max(theta, float(partial[n_cand - k]))
                 if rest[j] * (1 + _EPS) < theta:
                     break
+            if all_dense[j] and _DENSE_PASS * sum(
+                p_hi[i] - p_lo[i] for i in range(j, m) if not rest[i] * (1 + _EPS) < theta
+            ) > self.n_items * (m - j + 2):
+                return self._dense_pass(cnt[j:], dense[j:], first, parts, in_buf, theta, k, buf)
             lo, hi, c = p_lo[j], p_hi[j], cnt[j]
             if dense[j] >= 0 and hi - lo > 2 * sample:
                 # A sample: the rows of this term's heaviest postings (impact order), scored with
@@ -681,6 +693,33 @@ class BM25:
                 bound -= u
             keep = np.flatnonzero(s >= np.float32(theta))
             cand, s = cand.take(keep), s.take(keep)
+        return _top_k(cand, s, k)
+
+    def _dense_pass(
+        self,
+        cnt: list[int],
+        dense: list[int],
+        first: np.ndarray,
+        parts: list[np.ndarray],
+        in_buf: bool,
+        theta: float,
+        k: int,
+        buf: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The end of MaxScore when the terms left (``cnt``, ``dense``: all with a dense row)
+        have many postings to accumulate: their dense rows are added to the whole buffer, in
+        plan order, and every row reaching ``theta`` is then a candidate with its exact score.
+        (A row that is no candidate yet and scores ``theta`` or more has no weight from the
+        terms done, else MaxScore would have made it a candidate: the buffer holds 0 for it.)
+        Leaves the buffer all zero."""
+        if not in_buf:
+            buf[parts[0]] = first
+        for r, c in zip(dense, cnt):
+            buf += self._dense[r] if c == 1 else self._dense[r] * np.float32(c)
+        # Rows without a single term hold 0; weights are at least float32's tiny.
+        cand = np.flatnonzero(buf >= max(np.float32(theta), _TINY))
+        s = buf.take(cand)
+        buf.fill(0)
         return _top_k(cand, s, k)
 
     def _prefix(self, lo: int, hi: int, c: int, theta: float, rest: float) -> int:
