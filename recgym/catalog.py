@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -248,18 +248,28 @@ class Task:
         layout = self.__dict__.get("_layout")
         if layout is None:
             plain = {"id": self.id, "request": self.request, "split": self.split, **self.fields}
-            layout = (plain, [k for k, v in plain.items() if type(v) in _NESTED])
+            # How each nested value is copied: a shallow copy where it holds no container.
+            nested = [(k, _copier(v)) for k, v in plain.items() if type(v) in _NESTED]
+            layout = (plain, nested)
             object.__setattr__(self, "_layout", layout)
         plain, nested = layout
         out = plain.copy()
-        for k in nested:
-            out[k] = _copy(out[k])
+        for k, copy in nested:
+            out[k] = copy(out[k])
         if with_judgments:
             out["judgments"] = dict(self.judgments)
         return out
 
 
 _NESTED = (dict, list)
+
+
+def _copier(value: dict | list) -> Callable[[Any], Any]:
+    """``dict.copy`` or ``list.copy`` for a value without nested containers, else ``_copy``."""
+    items = value.values() if type(value) is dict else value
+    if any(type(v) in _NESTED for v in items):
+        return _copy
+    return type(value).copy
 
 
 def _copy(value: Any) -> Any:

@@ -78,6 +78,12 @@ def test_task_to_dict_is_a_fresh_copy_each_time():
     assert second["judgments"] == {"a": 1.0} and "judgments" not in task.to_dict()
     assert task.fields == fields and task == Task("t", "a red mug", {"a": 1.0}, "train", fields)
     assert pickle.loads(pickle.dumps(task)).to_dict() == task.to_dict()
+    # Nested values without containers inside (copied shallowly) are fresh copies too.
+    flat = Task("f", "a mug", {"a": 1.0}, "train", {"attributes": {"color": "red"}, "tags": ["x"]})
+    got = flat.to_dict()
+    got["attributes"]["color"] = "blue"
+    got["tags"].append("y")
+    assert flat.to_dict()["attributes"] == {"color": "red"} and flat.to_dict()["tags"] == ["x"]
 
 
 def test_taskset_rows_of_ids_and_of_rows():

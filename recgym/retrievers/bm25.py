@@ -45,7 +45,7 @@ the others get the remaining terms' weights (dense rows, or a scan of the postin
 buffer). A frequent term that must be accumulated adds its weight to the candidates through its
 dense row and brings in new candidates only from the head of its impact-ordered postings, as far as
 a new item could still reach ``theta``. When the frequent terms left have many postings to
-accumulate (more than n_items * (terms left + 2) / 64), their dense rows are added to the whole
+accumulate (more than n_items * (terms left + 2) / 256), their dense rows are added to the whole
 score buffer instead: a few sequential passes over n_items floats cost less than scattered updates
 of that many postings. The top k is selected by ``np.partition`` over the candidates only, on
 uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row ascending), so ties
@@ -110,7 +110,7 @@ _RARE_MIN_BATCH = 4
 _KEEP_RATIO = 0.75
 # MaxScore adds the dense rows of the terms left to the whole score buffer instead when their
 # postings to accumulate outnumber n_items * (terms left + 2) / _DENSE_PASS.
-_DENSE_PASS = 64
+_DENSE_PASS = 256
 _EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
 _LITTLE = sys.byteorder == "little"
 _TINY = np.finfo(np.float32).tiny  # the least weight
