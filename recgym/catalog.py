@@ -129,7 +129,7 @@ class Catalog:
         )
         object.__setattr__(self, "categories", categories)
         object.__setattr__(self, "popularity", popularity)
-        object.__setattr__(self, "_row", None)
+        object.__setattr__(self, "_by_id", None)
         object.__setattr__(self, "_hash", None)
 
     def __len__(self) -> int:
@@ -137,12 +137,23 @@ class Catalog:
 
     def rows(self, item_ids: Iterable[str]) -> np.ndarray:
         """Row index of each item id, ``-1`` for ids not in the catalog."""
-        if self._row is None:
-            object.__setattr__(
-                self, "_row", {item_id: i for i, item_id in enumerate(self.ids.tolist())}
-            )
-        row = self._row
+        row = self._id_index()[0]
         return np.fromiter((row.get(i, -1) for i in item_ids), dtype=np.int64)
+
+    def ids_of(self, rows: np.ndarray) -> list[Any]:
+        """The item ids at ``rows`` (valid rows, any shape) as (nested) lists of ``str``: what
+        ``self.ids[rows].tolist()`` gives, without making a new ``str`` per id."""
+        return self._id_index()[1].take(rows).tolist()
+
+    def _id_index(self) -> tuple[dict[str, int], np.ndarray]:
+        """Built on first use: id -> row, and the ids as an object array (the same ``str``
+        objects as the dict's keys)."""
+        if self._by_id is None:
+            row = {item_id: i for i, item_id in enumerate(self.ids.tolist())}
+            objects = np.empty(len(row), dtype=object)
+            objects[:] = list(row)
+            object.__setattr__(self, "_by_id", (row, objects))
+        return self._by_id
 
     def texts(self, fields: Sequence[str] | None = None) -> list[str]:
         """The text a retriever indexes: the title followed by the named fields (default: all)."""

@@ -454,24 +454,23 @@ class RecQueryEnv(gym.Env[str, str]):
         cfg = self.config
         task_rows = self.tasks.rows(task_ids)
         parse, max_chars, max_terms = self._parse, cfg.max_query_chars, cfg.max_query_terms
-        final, capped, n_terms, reasons = [], [], [], []
-        for q in queries:
-            reason = (p := parse(check_action(q))).invalid_reason
-            f, c, n = (
-                capped_query(p.query, max_chars, max_terms)
-                if reason is None
-                else ("", None, 0)
-            )
-            final.append(f)
-            capped.append(c)
-            n_terms.append(n)
-            reasons.append(reason)
+        parsed = [parse(check_action(q)) for q in queries]
+        reasons = [p.invalid_reason for p in parsed]
         valid_list = [reason is None for reason in reasons]
+        # (query, capped, n_terms) of each: the capped query, or nothing for an invalid one.
+        prepared = [
+            capped_query(p.query, max_chars, max_terms) if ok else ("", None, 0)
+            for p, ok in zip(parsed, valid_list)
+        ]
+        final, capped, n_terms = map(list, zip(*prepared)) if prepared else ([], [], [])
         valid = np.array(valid_list, dtype=bool)
-        rows, _ = empty_results(len(queries), cfg.depth)
-        if valid.any():
-            idx = np.flatnonzero(valid)
-            rows[idx], _ = self.retriever.search([final[i] for i in idx], cfg.depth)
+        if len(valid) and valid.all():
+            rows, _ = self.retriever.search(final, cfg.depth)
+        else:
+            rows, _ = empty_results(len(queries), cfg.depth)
+            if valid.any():
+                idx = np.flatnonzero(valid)
+                rows[idx], _ = self.retriever.search([final[i] for i in idx], cfg.depth)
         gains = self.qrels.lookup(task_rows, rows)
         ideal = self.qrels.ideal_gains(task_rows, cfg.depth)
         metrics = compute(
@@ -486,13 +485,12 @@ class RecQueryEnv(gym.Env[str, str]):
         n_top = np.maximum((top >= 0).sum(axis=1), 1)
         metrics["popularity@10"] = np.where(valid, pop.sum(axis=1) / n_top, 0.0)
         rewards = self.reward_spec(metrics, valid, np.array(n_terms), metrics["popularity@10"])
-        ids = self.catalog.ids
         # Per-query Python values, converted in one call per array: rows of metric values, and
         # the top item ids (found rows come first; the -1 padding is cut per query).
         names = list(metrics)
         values = np.column_stack([metrics[name] for name in names]).tolist()
         top = rows[:, : cfg.info_top_n]
-        top_ids = ids[np.maximum(top, 0)].tolist()
+        top_ids = self.catalog.ids_of(np.maximum(top, 0))
         n_found = (top >= 0).sum(axis=1).tolist()
         tasks = self.tasks.tasks
         infos = [
@@ -511,7 +509,7 @@ class RecQueryEnv(gym.Env[str, str]):
         ]
         if rankings:
             for info, ranked in zip(infos, rows):
-                info["ranking"] = ids[ranked[ranked >= 0]].tolist()
+                info["ranking"] = self.catalog.ids_of(ranked[ranked >= 0])
         return rewards, infos
 
     # ---------------------------------------------------------------- pickling
