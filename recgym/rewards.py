@@ -94,4 +94,5 @@ class RewardSpec:
             reward = reward - self.length_penalty * n_terms
         if self.popularity_penalty:
             reward = reward - self.popularity_penalty * popularity
-        return np.where(valid, reward, -self.format_penalty).astype(np.float64)
+        # 0.0 - penalty, not -penalty: no penalty gives 0.0, not -0.0.
+        return np.where(valid, reward, 0.0 - self.format_penalty).astype(np.float64)

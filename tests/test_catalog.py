@@ -31,6 +31,10 @@ def test_catalog_texts_and_rows():
     assert cat.rows(["c", "zz", "a"]).tolist() == [2, -1, 0]
     with pytest.raises(ValueError, match="Did you mean 'brand'"):
         cat.texts(["brnd"])
+    got = cat.ids_of(np.array([[3, 0], [1, 1]]))
+    assert got == [["d", "a"], ["b", "b"]] == cat.ids[[[3, 0], [1, 1]]].tolist()
+    assert got[1][0] is got[1][1] is cat.ids_of(np.array([1]))[0]  # one str per id, shared
+    assert cat.ids_of(np.array([], dtype=np.int64)) == []
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """RecQueryEnv against the contract of DESIGN.md, on a small shop world."""
 
+import math
 import pickle
 import time
 
@@ -123,9 +124,24 @@ def test_step_errors(small_env):
 def test_empty_query_scores_zero_with_a_reason(small_env, query):
     small_env.reset(seed=0)
     _, reward, terminated, _, info = small_env.step(query)
-    assert reward == 0.0 and terminated
+    assert reward == 0.0 and math.copysign(1.0, reward) == 1.0 and terminated  # not -0.0
     assert info["invalid_reason"] == "empty_query" and not info["format_valid"]
     assert info["retrieved"] == [] and all(v == 0.0 for v in info["metrics"].values())
+
+
+def test_score_of_an_empty_batch_and_of_a_batch_with_invalid_queries(small_env):
+    env = small_env.unwrapped
+    rewards, infos = env.score([], [])
+    assert rewards.shape == (0,) and infos == []
+    rows = env.tasks.split("test")[:3].tolist()
+    rewards, infos = env.score(rows, ["red mug", "  ", "blue mug"])
+    valid_rewards, valid_infos = env.score(rows[::2], ["red mug", "blue mug"])
+    # Equal up to float64 rounding: metrics reduce whole batch arrays, whose shapes differ.
+    assert rewards[[0, 2]].tolist() == pytest.approx(valid_rewards.tolist(), rel=1e-12)
+    for got, want in zip([infos[0], infos[2]], valid_infos):
+        assert got["metrics"] == pytest.approx(want["metrics"], rel=1e-12)
+        assert {**got, "metrics": None} == {**want, "metrics": None}
+    assert infos[1]["invalid_reason"] == "empty_query" and infos[1]["retrieved"] == []
 
 
 def test_huge_and_garbage_queries_are_capped_quickly(small_env):
