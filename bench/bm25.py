@@ -46,7 +46,6 @@ import argparse
 import gc
 import importlib
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +54,7 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from _rounds import alternate, median_ratio
 
 from recgym.retrievers.bm25 import BM25
 from recgym.retrievers.rank_bm25 import RankBM25
@@ -160,6 +160,19 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _per_query(
+    search: Callable[[list[int], int], Any], queries: list[int], k: int, outputs: dict, name: str
+) -> Callable[[], float]:
+    """A measure for ``_rounds.alternate``: seconds per query of one ``search(queries, k)``, its
+    result kept in ``outputs[name]``."""
+
+    def measure() -> float:
+        elapsed, outputs[name] = _timed(lambda: search(queries, k))
+        return elapsed / len(queries)
+
+    return measure
 
 
 def build_recgym(corpus: Corpus) -> tuple[Build, BM25, tuple[np.ndarray, np.ndarray, dict]]:
@@ -283,15 +296,14 @@ def bench_size(
             n = int(min(len(all_queries), max(20, 20 / max(elapsed, 1e-9) * args.budget)))
             subsets[name] = all_queries[:n]
         outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        names = list(systems)
-        for i in range(args.repeats):
-            for name in names if i % 2 == 0 else names[::-1]:  # alternate the order
-                sub = subsets[name]
-                elapsed, out = _timed(lambda s=systems[name], q=sub, k=k: s(q, k))
-                results[name].rounds.setdefault(k, []).append(elapsed / len(sub))
-                outputs[name] = out  # type: ignore[assignment]
+        measures = {
+            name: _per_query(search, subsets[name], k, outputs, name)
+            for name, search in systems.items()
+        }
+        rounds = alternate(measures, args.repeats)
         for name in systems:
-            results[name].qps[k] = 1.0 / min(results[name].rounds[k])
+            results[name].rounds[k] = rounds[name]
+            results[name].qps[k] = 1.0 / min(rounds[name])
             results[name].n_queries[k] = len(subsets[name])
         if k == 100:
             check(outputs)
@@ -370,13 +382,7 @@ def tables(all_results: dict[int, tuple[list[Build], list[Search]]]) -> str:
                 ]
             for k in (100, 1000):
                 # The median over rounds of the ratio within a round: both ran back to back.
-                ratio = (
-                    statistics.median(
-                        peer / ours for peer, ours in zip(s.rounds.get(k, []), ours_s.rounds[k])
-                    )
-                    if k in s.qps
-                    else None
-                )
+                ratio = median_ratio(s.rounds[k], ours_s.rounds[k]) if k in s.qps else None
                 cells.append("-" if ratio is None else f"{ratio:.2f}x")
             out.append(f"| {n_items:,} | {s.system} | " + " | ".join(cells) + " |")
     return "\n".join(out)
