@@ -11,6 +11,7 @@ import pytest
 from recgym.catalog import Catalog
 from recgym.retrievers import Retriever, make_retriever
 from recgym.retrievers import bm25 as bm25_module
+from recgym.retrievers import bm25_search as search_module
 from recgym.retrievers.bm25 import BM25
 from recgym.retrievers.rank_bm25 import RankBM25
 from recgym.text import Tokenizer
@@ -122,7 +123,7 @@ PATHS = {
 
 def _use_path(monkeypatch, name):
     for setting, value in PATHS[name].items():
-        monkeypatch.setattr(bm25_module, setting, value)
+        monkeypatch.setattr(search_module, setting, value)
 
 
 @pytest.fixture(params=sorted(PATHS))
@@ -138,8 +139,8 @@ def test_matches_rank_bm25_on_random_corpora(seed, mode, path, monkeypatch):
         # small samples: every MaxScore path (accumulate, cut, sample, probe, scan, lookup) runs.
         monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
         monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
-        monkeypatch.setattr(bm25_module, "_PROBE_RATIO", 0.0)
-        monkeypatch.setattr(bm25_module, "_SAMPLE", 8)
+        monkeypatch.setattr(search_module, "_PROBE_RATIO", 0.0)
+        monkeypatch.setattr(search_module, "_SAMPLE", 8)
     titles, queries = _corpus(seed)
     rng = np.random.default_rng(seed)
     k1, b = (0.9, 0.4) if seed % 3 else (float(rng.uniform(0.5, 2)), float(rng.uniform(0, 1)))
@@ -158,7 +159,7 @@ def test_frequent_terms_only(seed, path, monkeypatch):
     # samples are small. Long queries of such terms exercise theta from samples and probes.
     monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
     monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 2)
-    monkeypatch.setattr(bm25_module, "_SAMPLE", 8)
+    monkeypatch.setattr(search_module, "_SAMPLE", 8)
     rng = np.random.default_rng(seed)
     words = _words(rng, 12)
     p = np.linspace(3, 1, len(words))
@@ -182,7 +183,7 @@ def test_all_paths_give_bit_identical_results(seed, monkeypatch):
     # of an earlier version, seeds 2, 3 and 4 of this corpus gave scores one float32 step apart.
     monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
     monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
-    monkeypatch.setattr(bm25_module, "_SAMPLE", 8)
+    monkeypatch.setattr(search_module, "_SAMPLE", 8)
     rng = np.random.default_rng(seed)
     words = _words(rng, 60)
     p = 1 / np.arange(1, 61) ** 1.1
@@ -212,8 +213,8 @@ def test_mixed_batch_and_small_exhaustive_chunks(monkeypatch):
     r = BM25()
     r.index(titles)
     alone = [r.search([q], 20) for q in queries]
-    monkeypatch.setattr(bm25_module, "_EXHAUSTIVE_BATCH", 3)
-    monkeypatch.setattr(bm25_module, "_EXHAUSTIVE_POSTINGS", 40)
+    monkeypatch.setattr(search_module, "_EXHAUSTIVE_BATCH", 3)
+    monkeypatch.setattr(search_module, "_EXHAUSTIVE_POSTINGS", 40)
     rows, scores = r.search(queries, 20)
     for i, (want_rows, want_scores) in enumerate(alone):
         np.testing.assert_array_equal(rows[i], want_rows[0])
@@ -225,9 +226,9 @@ def test_exhaustive_path_without_scipy_kernels(monkeypatch):
     titles, queries = _corpus(3)
     r = BM25()
     r.index(titles)
-    monkeypatch.setattr(bm25_module, "_EXHAUSTIVE_POSTINGS", 1 << 62)
+    monkeypatch.setattr(search_module, "_EXHAUSTIVE_POSTINGS", 1 << 62)
     want = r.search(queries, 50)
-    monkeypatch.setattr(bm25_module, "_csr_matmat", None)
+    monkeypatch.setattr(search_module, "_csr_matmat", None)
     got = r.search(queries, 50)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
