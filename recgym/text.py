@@ -24,8 +24,7 @@ import threading
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import itemgetter
+from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
@@ -50,6 +49,7 @@ _SEP = "\x00"
 _WORD = r"[^\W_]"  # one alphanumeric character of any script (\w minus "_")
 _MAX_CACHE = 1 << 21  # unique tokens kept in the stem cache before it is cleared
 _LOCK = threading.Lock()
+_NEW = -(1 << 62)  # the code of a word not yet analysed, during Vocabulary encoding
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Tokenizer:
     max_token_length: int = 255
     _stop: frozenset[str] = field(init=False, repr=False, compare=False)
     _stem: Any = field(init=False, repr=False, compare=False)
+    _stem_many: Any = field(init=False, repr=False, compare=False)
     _cache: dict[str, str | None] = field(init=False, repr=False, compare=False)
     _words: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
@@ -90,21 +91,23 @@ class Tokenizer:
             object.__setattr__(self, "stopwords", stop)  # hashable and immutable
         if self.max_token_length < 1:
             raise ValueError("max_token_length must be >= 1")
-        stem = None
+        stem = stem_many = None
         if self.stemmer is not None:
             import Stemmer  # PyStemmer
 
             try:
                 # No PyStemmer cache: each distinct token reaches it once (cached in _cache),
                 # and its own cache of 10,000 words only thrashes on larger vocabularies.
-                stem = Stemmer.Stemmer(self.stemmer, 0).stemWord
+                stemmer = Stemmer.Stemmer(self.stemmer, 0)
             except KeyError:
                 raise ValueError(
                     f"unknown stemmer {self.stemmer!r}; PyStemmer knows "
                     f"{', '.join(Stemmer.algorithms())}"
                 ) from None
+            stem, stem_many = stemmer.stemWord, stemmer.stemWords
         object.__setattr__(self, "_stop", stop)
         object.__setattr__(self, "_stem", stem)
+        object.__setattr__(self, "_stem_many", stem_many)
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_words", _WordMemo(self))
 
@@ -153,6 +156,21 @@ class Tokenizer:
             cache.clear()
         cache[token] = out
         return out
+
+    def _normalize_many(self, tokens: list[str]) -> list[str | None]:
+        """:meth:`normalize_token` of each token, the uncached ones stemmed in one call (the
+        same rules, in bulk: for the many new words of a :class:`Vocabulary`)."""
+        cache = self._cache
+        if len(cache) + len(tokens) > _MAX_CACHE:
+            cache.clear()
+        new = [t for t in dict.fromkeys(tokens) if t not in cache]
+        if new:
+            stop = self._stop
+            todo = [t for t in new if t not in stop]
+            stems = self._stem_many(todo) if self._stem_many is not None else todo
+            cache.update(dict.fromkeys(new))  # stopwords -> None
+            cache.update(zip(todo, [s or t for s, t in zip(stems, todo)]))
+        return [cache[t] for t in tokens]
 
     def config(self) -> dict[str, Any]:
         """The settings, JSON-friendly (part of a retriever's index cache key)."""
@@ -221,20 +239,24 @@ class Vocabulary:
             ``(ids, pos)``: the int64 term ids of all kept tokens in text order (stopwords and
             unknown terms dropped) and the int64 position in ``texts`` of the text each came from.
         """
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"Tokenizer expects str, got {type(text).__name__} at position {i}")
+        if not all(map(isinstance, texts, repeat(str))):
+            i, text = next((i, t) for i, t in enumerate(texts) if not isinstance(t, str))
+            raise TypeError(f"Tokenizer expects str, got {type(text).__name__} at position {i}")
         memo = self._grow if grow else self._lookup
         if grow:
             self._lookup.reset()  # its "unknown" entries may become known
         elif len(memo) > _MAX_CACHE:
             memo.reset()
         ids, pos = [], []
-        for start in range(0, len(texts), chunk):
-            part = texts[start : start + chunk]
-            i, p = memo.encode(part)
+        # Steps grow from 1,024 texts to ``chunk``: the first ones meet most new words, which are
+        # looked up a second time once analysed, and should be few.
+        start, step = 0, min(chunk, 1024)
+        while start < len(texts):
+            i, p = memo.encode(texts[start : start + step])
             ids.append(i)
             pos.append(p + start)
+            start += step
+            step = min(chunk, 4 * step)
         if not ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(ids), np.concatenate(pos)
@@ -275,46 +297,47 @@ class _Memo(dict):
         self._multi: list[list[int]] = []
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def __missing__(self, word: str) -> int:
+    def learn(self, words: Iterable[str]) -> None:
+        """Analyse new words, all at once, in order: term ids are handed out in order of first
+        appearance, and only once (hence the lock: searches may run in several threads)."""
         tok = self.vocab.tokenizer
-        with _LOCK:  # new words only: rare, and ids must be handed out once
-            if len(word) <= tok.max_token_length and word.isalnum():
-                ids = [self._term_id(word)]
+        max_len = tok.max_token_length
+        vocab = self.vocab.terms
+        with _LOCK:
+            words = [w for w in words if w not in self]
+            plain = [len(w) <= max_len and w.isalnum() for w in words]
+            if all(plain):  # one token per word: the usual case
+                parts, tokens = None, words
             else:
-                ids = [self._term_id(t) for t in tok._split_word(word)]
-            ids = [i for i in ids if i >= 0]
-            if not ids:
-                code = -1
-            elif len(ids) == 1:
-                code = ids[0]
+                parts = [[w] if p else tok._split_word(w) for w, p in zip(words, plain)]
+                tokens = [t for p in parts for t in p]
+            terms = tok._normalize_many(tokens)
+            if self.grow:
+                ids = [-1 if t is None else vocab.setdefault(t, len(vocab)) for t in terms]
             else:
-                code = -3 - len(self._multi)
-                self._multi.append(ids)
-                self._arrays = None
-            self[word] = code
-        return code
-
-    def _term_id(self, token: str) -> int:
-        term = self.vocab.tokenizer.normalize_token(token)
-        terms = self.vocab.terms
-        if term is None:
-            return -1
-        if self.grow:
-            return terms.setdefault(term, len(terms))
-        return terms.get(term, -1)
+                ids = [-1 if t is None else vocab.get(t, -1) for t in terms]
+            if parts is None:
+                self.update(zip(words, ids))
+                return
+            next_ids = iter(ids)
+            multi = self._multi
+            for word, p in zip(words, parts):
+                got = [i for i in islice(next_ids, len(p)) if i >= 0]
+                if len(got) <= 1:
+                    self[word] = got[0] if got else -1
+                else:
+                    self[word] = -3 - len(multi)
+                    multi.append(got)
+                    self._arrays = None
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if len(texts) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        joined = _SEP_WORD.join(texts)
-        if joined.count(_SEP) != len(texts) - 1:  # a text holds the separator itself
-            joined = _SEP_WORD.join(t.replace(_SEP, " ") for t in texts)
-        words = self.vocab.tokenizer._fold_lower(joined).split()
-        if len(words) > 1:  # itemgetter: the dict lookups of all words in one C loop
-            codes = np.fromiter(itemgetter(*words)(self), dtype=np.int64, count=len(words))
-        else:
-            codes = np.array([self[w] for w in words], dtype=np.int64)
+        codes = self._codes(_SEP_WORD.join(texts))
         pos = np.cumsum(codes == -2)
+        if (pos[-1] if len(pos) else 0) != len(texts) - 1:  # a text holds a separator word
+            codes = self._codes(_SEP_WORD.join(t.replace(_SEP, " ") for t in texts))
+            pos = np.cumsum(codes == -2)
         keep = (codes >= 0) | (codes <= -3)
         codes, pos = codes[keep], pos[keep]
         multi = codes <= -3
@@ -334,6 +357,18 @@ class _Memo(dict):
         within = np.arange(len(src)) - np.repeat(np.cumsum(n_out) - n_out, n_out)
         ids = np.where(multi[src], flat[starts[which[src]] + within], codes[src])
         return ids, pos[src]
+
+    def _codes(self, joined: str) -> np.ndarray:
+        """The code of each whitespace-delimited word of the folded, lowercased text."""
+        words = self.vocab.tokenizer._fold_lower(joined).split()
+        # The dict lookups of all words in one C loop; new words are analysed afterwards, together.
+        codes = np.fromiter(map(self.get, words, repeat(_NEW)), dtype=np.int64, count=len(words))
+        new = np.flatnonzero(codes == _NEW).tolist()
+        if new:
+            new_words = [words[i] for i in new]
+            self.learn(dict.fromkeys(new_words))
+            codes[new] = np.fromiter(map(self.__getitem__, new_words), np.int64, len(new))
+        return codes
 
 
 _PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}

@@ -133,7 +133,14 @@ def _decode(vocab: Vocabulary, ids, pos, n):
 
 def test_vocabulary_encodes_like_tokenize():
     tok = Tokenizer()
-    texts = ["Wi-Fi router, 16oz!", "", "the and", "Café\x00au lait", "running runs"]
+    texts = [
+        "Wi-Fi router, 16oz!",
+        "",
+        "the and",
+        "Café\x00au lait",
+        "running runs",
+        "a \x00 b\x00",
+    ]
     vocab = Vocabulary(tok)
     ids, pos = vocab.encode_batch(texts, grow=True)
     assert _decode(vocab, ids, pos, len(texts)) == tok.tokenize_batch(texts)
@@ -158,9 +165,12 @@ def test_tokenize_any_string(text):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(any_text, max_size=8), st.integers(1, 3))
-def test_vocabulary_matches_tokenize_on_any_strings(texts, chunk):
-    tok = Tokenizer()
+@given(st.lists(any_text, max_size=8), st.integers(1, 3), st.booleans())
+def test_vocabulary_matches_tokenize_on_any_strings(texts, chunk, plain):
+    tok = PLAIN if plain else Tokenizer()
     vocab = Vocabulary(tok)
     ids, pos = vocab.encode_batch(texts, grow=True, chunk=chunk)
-    assert _decode(vocab, ids, pos, len(texts)) == tok.tokenize_batch(texts)
+    tokens = tok.tokenize_batch(texts)
+    assert _decode(vocab, ids, pos, len(texts)) == tokens
+    # term ids are handed out in order of first appearance
+    assert list(vocab.terms) == list(dict.fromkeys(t for text in tokens for t in text))
