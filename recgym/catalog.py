@@ -448,8 +448,13 @@ class Qrels:
             first[1:] = byte[1:] != byte[:-1]  # keys are sorted, so bytes are too
             at = np.flatnonzero(first)
             codes[byte[at]] = np.add.reduceat(value, at)
-        self._codes, self._bits, self._row_bytes = codes, bits, row_bytes
-        self._levels = np.concatenate([[0.0], levels])  # gain of each code
+        self._codes, self._row_bytes = codes, row_bytes
+        self._per_byte_log = per_byte.bit_length() - 1
+        # The gain of the code at position p of byte value v is _byte_gains[v * per_byte + p].
+        gain_of_code = np.zeros(1 << bits)
+        gain_of_code[1 : len(levels) + 1] = levels
+        value = np.arange(256)[:, None] >> (np.arange(per_byte) * bits)
+        self._byte_gains = gain_of_code[value & ((1 << bits) - 1)].ravel()
         return True
 
     def lookup(self, task_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
@@ -463,18 +468,19 @@ class Qrels:
         return self._lookup_sparse(task_rows, item_rows)
 
     def _lookup_dense(self, task_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        # Shifts and masks, not // and %: bits and codes per byte are powers of two. A -1 row
-        # reads some byte (the index stays within the matrix or counts from its end) whose
-        # code is then zeroed.
-        per_byte_log = {2: 2, 4: 1, 8: 0}[self._bits]
-        cell = task_rows[:, None] * self._row_bytes + (item_rows >> per_byte_log)
-        code = self._codes.take(cell)
-        if per_byte_log:
-            shift = (item_rows & ((1 << per_byte_log) - 1)) * self._bits
-            code >>= shift.astype(np.uint8)
-            code &= np.uint8((1 << self._bits) - 1)
-        code[item_rows < 0] = 0
-        return self._levels.take(code)
+        # The byte holding each code, read whole; then the gain of (byte, position in the byte)
+        # from a table: few passes, shifts and masks only (codes per byte are a power of two). A
+        # -1 row reads some byte (the index stays within the matrix or counts from its end),
+        # its gain zeroed at the end.
+        log = self._per_byte_log
+        cell = item_rows >> log
+        cell += (task_rows * self._row_bytes)[:, None]
+        at = np.left_shift(self._codes.take(cell), log, dtype=np.intp)
+        at |= item_rows & ((1 << log) - 1)
+        gains = self._byte_gains.take(at)
+        if item_rows.size and item_rows.min() < 0:
+            gains[item_rows < 0] = 0.0
+        return gains
 
     def _lookup_sparse(self, task_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         out = np.zeros(item_rows.shape)

@@ -15,7 +15,7 @@ import numpy as np
 from recgym.cache import build_index
 from recgym.catalog import Qrels, choice_error
 from recgym.metrics import compute, parse_metric
-from recgym.parsing import ParsedAction, capped_query, check_action, make_parser
+from recgym.parsing import ParsedAction, cap_query, check_action, make_parser, parse_batch
 from recgym.retrievers import Retriever, empty_results, make_retriever
 from recgym.rewards import RewardSpec
 from recgym.spaces import AnyText
@@ -159,6 +159,46 @@ def _indexed_retriever(
 def _qrels(world: str, world_json: str) -> Qrels:
     w = load_world(world, **json.loads(world_json))
     return Qrels(w.tasks, w.catalog)
+
+
+_INFO_MAKER = """
+def make_infos({columns}queries, retrieved, tasks, valid, reasons, capped):
+    return [
+        {{
+            "metrics": {{{metrics}}},
+            "query": q,
+            "retrieved": r,
+            "task": t,
+            "format_valid": ok,
+            "invalid_reason": why,
+            "capped": c,
+        }}
+        for {items}q, r, t, ok, why, c in zip(
+            {columns}queries, retrieved, tasks, valid, reasons, capped
+        )
+    ]
+"""
+
+
+@lru_cache(maxsize=64)
+def _info_maker(metric_names: tuple[str, ...]) -> Callable[..., list[dict[str, Any]]]:
+    """The function that makes the info dicts of a scored batch, for these metric names.
+
+    Its source is generated once per tuple of names (as ``dataclasses`` and ``namedtuple`` do)
+    so that every dict is a display, ``{"ndcg@10": v0, ...}``: several times cheaper than
+    ``dict(zip(names, values))``, and a large part of what ``score`` adds to the search. It takes
+    one list of values per metric, then one list each of queries, retrieved ids, task dicts,
+    validity flags, invalid reasons and caps.
+    """
+    columns = [f"m{i}" for i in range(len(metric_names))]
+    source = _INFO_MAKER.format(
+        columns="".join(f"{c}, " for c in columns),
+        items="".join(f"_{c}, " for c in columns),
+        metrics=", ".join(f"{name!r}: _{c}" for name, c in zip(metric_names, columns)),
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<recgym info maker {metric_names}>", "exec"), namespace)
+    return namespace["make_infos"]
 
 
 @dataclass
@@ -453,16 +493,15 @@ class RecQueryEnv(gym.Env[str, str]):
             raise ValueError(f"score() got {len(task_ids)} task ids but {len(queries)} queries")
         cfg = self.config
         task_rows = self.tasks.rows(task_ids)
-        parse, max_chars, max_terms = self._parse, cfg.max_query_chars, cfg.max_query_terms
-        parsed = [parse(check_action(q)) for q in queries]
-        reasons = [p.invalid_reason for p in parsed]
+        parsed, reasons = parse_batch(self._parse, queries)
         valid_list = [reason is None for reason in reasons]
-        # (query, capped, n_terms) of each: the capped query, or nothing for an invalid one.
+        max_chars, max_terms = cfg.max_query_chars, cfg.max_query_terms
+        # (capped query, info["capped"]) of each, or nothing for an invalid one.
         prepared = [
-            capped_query(p.query, max_chars, max_terms) if ok else ("", None, 0)
-            for p, ok in zip(parsed, valid_list)
+            cap_query(q, max_chars, max_terms) if ok else ("", None)
+            for q, ok in zip(parsed, valid_list)
         ]
-        final, capped, n_terms = map(list, zip(*prepared)) if prepared else ([], [], [])
+        final, capped = map(list, zip(*prepared)) if prepared else ([], [])
         valid = np.array(valid_list, dtype=bool)
         if len(valid) and valid.all():
             rows, _ = self.retriever.search(final, cfg.depth)
@@ -479,34 +518,36 @@ class RecQueryEnv(gym.Env[str, str]):
             ideal,
             self.qrels.n_relevant[task_rows],
             rel_level=self.qrels.rel_level,
+            validate=False,  # the judgment tables hold valid arrays by construction
         )
         top = rows[:, :10]
         pop = np.where(top >= 0, self._pop_pct[top], 0.0)
         n_top = np.maximum((top >= 0).sum(axis=1), 1)
         metrics["popularity@10"] = np.where(valid, pop.sum(axis=1) / n_top, 0.0)
-        rewards = self.reward_spec(metrics, valid, np.array(n_terms), metrics["popularity@10"])
-        # Per-query Python values, converted in one call per array: rows of metric values, and
+        spec = self.reward_spec
+        # Terms of each capped query: counted only for a reward that uses them.
+        if spec.length_penalty:
+            n_terms = np.array([len(q.split()) for q in final], dtype=np.float64)
+        else:
+            n_terms = np.zeros(len(final))
+        rewards = spec(metrics, valid, n_terms, metrics["popularity@10"])
+        # Per-query Python values, converted in one call per array: each metric's values, and
         # the top item ids (found rows come first; the -1 padding is cut per query).
-        names = list(metrics)
-        values = np.column_stack([metrics[name] for name in names]).tolist()
         top = rows[:, : cfg.info_top_n]
-        top_ids = self.catalog.ids_of(np.maximum(top, 0))
-        n_found = (top >= 0).sum(axis=1).tolist()
+        retrieved = self.catalog.ids_of(np.maximum(top, 0))
+        n_found = (top >= 0).sum(axis=1)
+        if len(n_found) and n_found.min() < top.shape[1]:
+            retrieved = [found[:n] for found, n in zip(retrieved, n_found.tolist())]
         tasks = self.tasks.tasks
-        infos = [
-            {
-                "metrics": dict(zip(names, v)),
-                "query": q,
-                "retrieved": found[:n],
-                "task": tasks[row].to_dict(),
-                "format_valid": ok,
-                "invalid_reason": reason,
-                "capped": c,
-            }
-            for v, q, found, n, row, ok, reason, c in zip(
-                values, final, top_ids, n_found, task_rows.tolist(), valid_list, reasons, capped
-            )
-        ]
+        infos = _info_maker(tuple(metrics))(
+            *(values.tolist() for values in metrics.values()),
+            final,
+            retrieved,
+            [tasks[row].to_dict() for row in task_rows.tolist()],
+            valid_list,
+            reasons,
+            capped,
+        )
         if rankings:
             for info, ranked in zip(infos, rows):
                 info["ranking"] = self.catalog.ids_of(ranked[ranked >= 0])

@@ -343,6 +343,8 @@ def compute(
     ideal: ArrayLike,
     n_relevant: ArrayLike,
     rel_level: float = 1.0,
+    *,
+    validate: bool = True,
 ) -> dict[str, np.ndarray]:
     """Every requested metric over the same batch of rankings, inputs validated once.
 
@@ -355,6 +357,9 @@ def compute(
         ideal: ``(n, width)`` judged positive gains sorted descending, zero-padded.
         n_relevant: ``(n,)`` number of judged items with gain ``>= rel_level``.
         rel_level: the gain from which an item is relevant (``> 0``).
+        validate: check the arrays (finite, non-negative, ``ideal`` sorted, ``n_relevant``
+            consistent with ``gains``). ``False`` is for callers whose arrays hold these by
+            construction, as the env's judgment tables do; wrong arrays then give wrong metrics.
 
     Returns:
         ``{canonical spec: (n,) float64}`` keyed by the normalised spec (``"NDCG@10"`` gives key
@@ -364,9 +369,13 @@ def compute(
         specs = [specs]
     parsed = [parse_metric(spec) for spec in specs]
     level = _check_rel_level(rel_level)
-    g = _gains(gains)
-    ideal_ = _ideal(ideal, g.shape[0])
-    n_rel = _n_relevant(n_relevant, g, level)
+    if validate:
+        g = _gains(gains)
+        ideal_ = _ideal(ideal, g.shape[0])
+        n_rel = _n_relevant(n_relevant, g, level)
+    else:
+        g, ideal_ = np.asarray(gains, dtype=np.float64), np.asarray(ideal, dtype=np.float64)
+        n_rel = np.asarray(n_relevant, dtype=np.float64)
     kernels: dict[str, Callable[[int], np.ndarray]] = {
         "ndcg": lambda k: _ndcg(g, ideal_, k),
         "recall": lambda k: _recall(g, n_rel, k, level),

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from recgym.catalog import choice_error
 
-__all__ = ["PARSERS", "ParsedAction", "cap_query", "capped_query", "check_action", "make_parser"]
+__all__ = [
+    "PARSERS",
+    "ParsedAction",
+    "cap_query",
+    "check_action",
+    "make_parser",
+    "parse_batch",
+]
 
 
 class ParsedAction(NamedTuple):
@@ -48,6 +56,26 @@ def _nonempty(query: str) -> ParsedAction:
 def parse_raw(text: str) -> ParsedAction:
     """The whole text is the query; only an empty or all-whitespace text is invalid."""
     return _nonempty(text)
+
+
+def parse_batch(
+    parser: Callable[[str], ParsedAction], texts: Sequence[str]
+) -> tuple[list[str], list[str | None]]:
+    """Parse many texts: ``(queries, invalid_reasons)``, as ``parser`` gives them one by one.
+
+    The type of every text is checked first (:func:`check_action`). The raw parser runs as one
+    comprehension, without a :class:`ParsedAction` per text.
+    """
+    if not all(map(isinstance, texts, repeat(str))):
+        for text in texts:
+            check_action(text)  # raises on the first non-str
+    if parser is parse_raw:
+        reasons = ["empty_query" if not t or t.isspace() else None for t in texts]
+        if any(reasons):
+            return [t if r is None else "" for t, r in zip(texts, reasons)], reasons
+        return list(texts), reasons
+    parsed = [parser(text) for text in texts]
+    return [p.query for p in parsed], [p.invalid_reason for p in parsed]
 
 
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -108,17 +136,11 @@ def cap_query(query: str, max_chars: int, max_terms: int) -> tuple[str, dict[str
     "terms": ...}``) for ``info["capped"]``. Characters are cut first, so a megabyte of text costs
     no more than ``max_chars`` to split.
     """
-    return capped_query(query, max_chars, max_terms)[:2]
-
-
-def capped_query(
-    query: str, max_chars: int, max_terms: int
-) -> tuple[str, dict[str, int] | None, int]:
-    """:func:`cap_query`, and the number of terms of the capped query (one split for both)."""
     n_chars = len(query)
-    text = query[:max_chars]
-    terms = text.split()
+    if n_chars <= max_chars and n_chars < 2 * max_terms:
+        return query, None  # too short to hold more than max_terms terms: no split needed
+    terms = query[:max_chars].split()
     if n_chars <= max_chars and len(terms) <= max_terms:
-        return query, None, len(terms)
+        return query, None
     capped = {"chars": n_chars, "terms": len(terms) if n_chars <= max_chars else len(query.split())}
-    return " ".join(terms[:max_terms]), capped, min(len(terms), max_terms)
+    return " ".join(terms[:max_terms]), capped

@@ -189,6 +189,17 @@ def test_reward_specs_and_penalties():
     _, reward, _, _, info = env.step("black cotton t-shirt")
     m = info["metrics"]
     assert reward == pytest.approx(0.5 * m["ndcg@10"] + 0.5 * m["recall@100"] - 0.03)
+    # the penalty counts the terms of the capped query
+    env = RecQueryEnv(length_penalty=0.01, max_query_terms=4, **SMALL)
+    env.reset(seed=2)
+    _, reward, _, _, info = env.step("black cotton t-shirt " * 5)
+    assert info["capped"] == {"chars": 105, "terms": 15} and info["query"].split() == [
+        "black",
+        "cotton",
+        "t-shirt",
+        "black",
+    ]
+    assert reward == pytest.approx(info["metrics"]["ndcg@100"] - 0.04)
     env = RecQueryEnv(popularity_penalty=1.0, **SMALL)
     env.reset(seed=2)
     _, reward, _, _, info = env.step("black cotton t-shirt")

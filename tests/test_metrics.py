@@ -376,13 +376,12 @@ def _pytrec(qrels, run, measures, rel_level: int, qids) -> dict[str, dict[str, f
 
 def _check_against_pytrec(qrels, run, rel_level: int) -> int:
     qids, gains, ideal, n_relevant, ranked = _inputs(qrels, run, rel_level)
-    ours = compute(
-        [*SPEC_TO_TREC, *(f"mrr@{k}" for k in RR_CUTOFFS)],
-        gains,
-        ideal,
-        n_relevant,
-        rel_level=rel_level,
-    )
+    specs = [*SPEC_TO_TREC, *(f"mrr@{k}" for k in RR_CUTOFFS)]
+    ours = compute(specs, gains, ideal, n_relevant, rel_level=rel_level)
+    # Unchecked (as the env calls it on its own tables): the same values, bit for bit.
+    unchecked = compute(specs, gains, ideal, n_relevant, rel_level=rel_level, validate=False)
+    for spec in specs:
+        np.testing.assert_array_equal(unchecked[spec], ours[spec], err_msg=spec)
     theirs = _pytrec(qrels, run, PYTREC_MEASURES, rel_level, qids)
     for spec, measure in SPEC_TO_TREC.items():
         expected = [theirs[q].get(measure, 0.0) for q in qids]

@@ -4,9 +4,9 @@ from hypothesis import strategies as st
 
 from recgym.parsing import (
     cap_query,
-    capped_query,
     check_action,
     make_parser,
+    parse_batch,
     parse_raw,
     parse_rec_r1,
 )
@@ -76,8 +76,27 @@ def test_caps():
     assert query == " ".join(["ab"] * 10) and capped["chars"] == 1500
 
 
-@given(st.text(max_size=120), st.integers(1, 60), st.integers(1, 8))
-def test_capped_query_counts_the_terms_of_what_it_returns(text, max_chars, max_terms):
-    query, capped, n_terms = capped_query(text, max_chars, max_terms)
-    assert (query, capped) == cap_query(text, max_chars, max_terms)
-    assert n_terms == len(query.split()) <= max_terms
+@given(st.text(alphabet=" \t\u3000ab", max_size=120), st.integers(1, 60), st.integers(1, 8))
+def test_cap_query_caps_exactly_when_needed(text, max_chars, max_terms):
+    query, capped = cap_query(text, max_chars, max_terms)
+    needed = len(text) > max_chars or len(text.split()) > max_terms
+    if needed:
+        assert capped == {"chars": len(text), "terms": len(text.split())}
+        assert query == " ".join(text[:max_chars].split()[:max_terms])
+    else:
+        assert (query, capped) == (text, None)
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.sampled_from(["", " \x1c\u3000", r1()]))))
+def test_parse_batch_equals_parsing_one_by_one(texts):
+    for parser in (parse_raw, parse_rec_r1):
+        one_by_one = [parser(t) for t in texts]
+        assert parse_batch(parser, texts) == (
+            [p.query for p in one_by_one],
+            [p.invalid_reason for p in one_by_one],
+        )
+
+
+def test_parse_batch_rejects_non_strings():
+    with pytest.raises(TypeError, match=r"expected a str .* got int"):
+        parse_batch(parse_raw, ["ok", 3])
