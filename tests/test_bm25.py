@@ -312,6 +312,43 @@ def test_index_state_round_trip(tmp_path):
         BM25().load_index_state({"meta": loaded["meta"]})
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("packed", [True, False])
+def test_impact_order_matches_lexsort(seed, packed):
+    # Postings term-major with rows ascending, as the index has them; weights with many ties.
+    rng = np.random.default_rng(seed)
+    n_terms, n_items = int(rng.integers(1, 50)), int(rng.integers(1, 3000))
+    df = rng.integers(0, min(n_items, 200) + 1, size=n_terms)
+    term = np.repeat(np.arange(n_terms), df)
+    docs = np.concatenate(
+        [np.sort(rng.choice(n_items, size=d, replace=False)) for d in df] or [np.zeros(0)]
+    ).astype(np.int32)
+    levels = rng.choice([2, 50, 10**6])
+    w = (rng.integers(1, levels + 1, size=len(term)) * rng.choice([1e-3, 1.0, 7.5])).astype(
+        np.float32
+    )
+    # Far too many items for packed keys: the argsort path.
+    items = n_items if packed else 1 << 40
+    rows, weights = bm25_module._impact_order(term, docs, w, n_terms, items)
+    order = np.lexsort((docs, -w, term))  # term, then weight descending, then row
+    np.testing.assert_array_equal(rows, docs[order])
+    np.testing.assert_array_equal(weights, w[order])
+    assert rows.dtype == np.int32 and weights.dtype == np.float32
+
+
+def test_index_is_the_same_without_packed_keys(monkeypatch):
+    titles, _ = _corpus(5)
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
+    packed = BM25()
+    packed.index(titles)
+    monkeypatch.setattr(bm25_module, "_PACKED_KEY_BITS", 0)
+    sorted_ = BM25()
+    sorted_.index(titles)
+    for name, array in packed.index_state().items():
+        np.testing.assert_array_equal(array, sorted_.index_state()[name], err_msg=name)
+
+
 def test_memory_bytes():
     r = BM25()
     assert r.memory_bytes() == 0
