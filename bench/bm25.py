@@ -47,8 +47,10 @@ import argparse
 import gc
 import importlib
 import os
+import pickle
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -165,6 +167,33 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
             gc.enable()
 
 
+def _forked(build: Callable[[], Build]) -> Build:
+    """``build()`` run in a child process forked from this one (its result sent back pickled),
+    so that builds do not see the state earlier ones left in the process. In this process where
+    ``os.fork`` is missing."""
+    if not hasattr(os, "fork"):
+        return build()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        status = 0
+        try:
+            with os.fdopen(write, "wb") as out:
+                pickle.dump(build(), out)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as inp:
+        data = inp.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise RuntimeError("a forked build failed (see its traceback above)")
+    return pickle.loads(data)
+
+
 def _per_query(
     search: Callable[[list[int], int], Any], queries: list[int], k: int, outputs: dict, name: str
 ) -> Callable[[], float]:
@@ -187,7 +216,9 @@ def build_recgym(corpus: Corpus) -> tuple[Build, BM25]:
     return Build("recgym", tok_s + ids_s, tok_s, ids_s, "ids", r.memory_bytes()), r
 
 
-def build_bm25s(corpus: Corpus, encoded: tuple[np.ndarray, np.ndarray, dict]) -> tuple[Build, Any]:
+def build_bm25s(
+    corpus: Corpus, encoded: tuple[np.ndarray, np.ndarray, dict], own: bool = True
+) -> tuple[Build, Any]:
     import bm25s
 
     # text -> index: recgym's tokenizer (the same analysis), then bm25s maps tokens to ids.
@@ -205,12 +236,12 @@ def build_bm25s(corpus: Corpus, encoded: tuple[np.ndarray, np.ndarray, dict]) ->
     # same PyStemmer stemmer; not used for the search comparisons).
     import Stemmer
 
-    def own() -> None:
+    def own_pipeline() -> None:
         stemmer = Stemmer.Stemmer("english")
         tokens = bm25s.tokenize(corpus.titles, stopwords="en", stemmer=stemmer, show_progress=False)
         bm25s.BM25(k1=K1, b=B, method="lucene").index(tokens, show_progress=False)
 
-    own_s, _ = _timed(own)
+    own_s = _timed(own_pipeline)[0] if own else float("nan")
     build = Build("bm25s", tok_s + index_s, tok_s, ids_s, "ids", memory, own_s)
     return build, (numba, numpy_)
 
@@ -240,30 +271,24 @@ def bench_size(
     # name -> search(query indices, k) -> (rows, scores)
     systems: dict[str, Callable[[list[int], int], tuple[np.ndarray, np.ndarray]]] = {}
 
-    # recgym and bm25s are built in alternating rounds; each keeps its best round. Every build
-    # starts with no index alive: at 1M items, recgym's build ran 1.3 to 1.7 times slower (in
-    # system time) while bm25s's instances were alive, with memory to spare.
+    # recgym and bm25s are built in alternating rounds; each keeps its best round. Every timed
+    # build runs in a process forked from this one before any build, so each starts from the
+    # same state: in one process, recgym's 1M build ran 1.3 to 1.6 times slower (in system
+    # time) after a bm25s build than before it, even with bm25s's instances freed.
     best: dict[str, Build] = {}
     totals: dict[str, list[float]] = {"recgym": [], "bm25s": []}
     own_totals: list[float] = []  # bm25s's own pipeline, each round
     libraries = ["recgym"] if args.no_bm25s else ["recgym", "bm25s"]
-    built: dict[str, Any] = {}
-
-    def build(library: str) -> Build:
-        built.clear()
-        gc.collect()
-        if library == "recgym":
-            result, built["recgym"] = build_recgym(corpus)
-        else:
-            result, built["bm25s"] = build_bm25s(corpus, encoded)
-        return result
-
     # bm25s's ids -> index input: recgym's token ids of the titles.
     vocab = Vocabulary(Tokenizer())
     encoded = (*vocab.encode_batch(corpus.titles, grow=True), vocab.terms)
+    gc.collect()
     for i in range(args.build_rounds):
         for library in libraries[:: 1 if i % 2 == 0 else -1]:
-            result = build(library)
+            if library == "recgym":
+                result = _forked(lambda: build_recgym(corpus)[0])
+            else:
+                result = _forked(lambda: build_bm25s(corpus, encoded)[0])
             totals[library].append(result.total_s)
             if library == "bm25s":
                 own_totals.append(result.own_s)
@@ -272,11 +297,10 @@ def bench_size(
             best[library].rounds = totals[library]
             best[library].own_rounds = own_totals if library == "bm25s" else []
             print(f"built {library}: {result.total_s:.2f} s", flush=True)
-    kept = dict(built)
-    for library in libraries:  # the instance the last round freed, built again (not timed)
-        if library not in kept:
-            build(library)
-            kept.update(built)
+    # The instances searched below (built again here, not timed).
+    kept = {"recgym": build_recgym(corpus)[1]}
+    if not args.no_bm25s:
+        kept["bm25s"] = build_bm25s(corpus, encoded, own=False)[1]
     ours = kept["recgym"]
     numba, numpy_ = kept.get("bm25s", (None, None))
     builds.append(best["recgym"])
