@@ -11,7 +11,7 @@ English stemmer) and Lucene BM25 with ``k1=0.9, b=0.4`` (bm25s: ``method="lucene
 recgym's :class:`~recgym.retrievers.rank_bm25.RankBM25`, i.e. ``BM25Okapi`` with Lucene's idf).
 
 What is timed (wall clock; recgym and bm25s are built in ``--build-rounds`` alternating rounds,
-each build with no other index in memory, rank_bm25 once; searches run in ``--repeats`` rounds
+each in a process forked before any build, rank_bm25 once; searches run in ``--repeats`` rounds
 of every system back to back, in alternating order. A system's speed is its best round; a ratio
 between recgym and bm25s, or a search ratio, is the median over rounds of the ratio within a
 round, since the machine's speed drifts between rounds):
@@ -169,8 +169,8 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 def _forked(build: Callable[[], Build]) -> Build:
     """``build()`` run in a child process forked from this one (its result sent back pickled),
-    so that builds do not see the state earlier ones left in the process. In this process where
-    ``os.fork`` is missing."""
+    so that builds do not see the state earlier ones left in the process. Where ``os.fork`` is
+    missing, in this process."""
     if not hasattr(os, "fork"):
         return build()
     read, write = os.pipe()
@@ -273,7 +273,7 @@ def bench_size(
 
     # recgym and bm25s are built in alternating rounds; each keeps its best round. Every timed
     # build runs in a process forked from this one before any build, so each starts from the
-    # same state: in one process, recgym's 1M build ran 1.3 to 1.6 times slower (in system
+    # same state: in one process, recgym's 1M build ran 1.3 to 1.7 times slower (in system
     # time) after a bm25s build than before it, even with bm25s's instances freed.
     best: dict[str, Build] = {}
     totals: dict[str, list[float]] = {"recgym": [], "bm25s": []}
