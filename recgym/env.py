@@ -518,7 +518,7 @@ class RecQueryEnv(gym.Env[str, str]):
             ideal,
             self.qrels.n_relevant[task_rows],
             rel_level=self.qrels.rel_level,
-            validate=False,  # the judgment tables hold valid arrays by construction
+            validate=False,  # gains and ideal gains come from the judgment tables: valid
         )
         top = rows[:, :10]
         pop = np.where(top >= 0, self._pop_pct[top], 0.0)

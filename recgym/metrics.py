@@ -357,9 +357,9 @@ def compute(
         ideal: ``(n, width)`` judged positive gains sorted descending, zero-padded.
         n_relevant: ``(n,)`` number of judged items with gain ``>= rel_level``.
         rel_level: the gain from which an item is relevant (``> 0``).
-        validate: check the arrays (finite, non-negative, ``ideal`` sorted, ``n_relevant``
-            consistent with ``gains``). ``False`` is for callers whose arrays hold these by
-            construction, as the env's judgment tables do; wrong arrays then give wrong metrics.
+        validate: check that ``gains`` and ``ideal`` are finite and non-negative and ``ideal``
+            sorted. ``False`` is for callers whose arrays hold these by construction, as the
+            env's judgment tables do. ``n_relevant`` is always checked against ``gains``.
 
     Returns:
         ``{canonical spec: (n,) float64}`` keyed by the normalised spec (``"NDCG@10"`` gives key
@@ -372,10 +372,11 @@ def compute(
     if validate:
         g = _gains(gains)
         ideal_ = _ideal(ideal, g.shape[0])
-        n_rel = _n_relevant(n_relevant, g, level)
     else:
         g, ideal_ = np.asarray(gains, dtype=np.float64), np.asarray(ideal, dtype=np.float64)
-        n_rel = np.asarray(n_relevant, dtype=np.float64)
+    # Always checked: a ranking holding more relevant items than are judged (a retriever that
+    # returns an item twice) would otherwise give a recall above 1.
+    n_rel = _n_relevant(n_relevant, g, level)
     kernels: dict[str, Callable[[int], np.ndarray]] = {
         "ndcg": lambda k: _ndcg(g, ideal_, k),
         "recall": lambda k: _recall(g, n_rel, k, level),

@@ -44,7 +44,8 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset({
 # fmt: on
 
 # Separates texts inside one joined string (Vocabulary.encode_batch). It is not alphanumeric, so it
-# never occurs inside a token; occurrences in the input text are replaced by a space first.
+# never occurs inside a token; when a text holds it as a word of its own, the texts are joined
+# again with every occurrence replaced by a space.
 _SEP = "\x00"
 _WORD = r"[^\W_]"  # one alphanumeric character of any script (\w minus "_")
 _MAX_CACHE = 1 << 21  # unique tokens kept in the stem cache before it is cleared
@@ -168,8 +169,9 @@ class Tokenizer:
             stop = self._stop
             todo = [t for t in new if t not in stop]
             stems = self._stem_many(todo) if self._stem_many is not None else todo
-            cache.update(dict.fromkeys(new))  # stopwords -> None
-            cache.update(zip(todo, [s or t for s, t in zip(stems, todo)]))
+            found: dict[str, str | None] = dict.fromkeys(new)  # stopwords -> None
+            found.update(zip(todo, [s or t for s, t in zip(stems, todo)]))
+            cache.update(found)  # at once: other threads never see a half-done entry
         return [cache[t] for t in tokens]
 
     def config(self) -> dict[str, Any]:
@@ -208,7 +210,9 @@ class Vocabulary:
     Texts are folded and lowercased as one joined string and split on whitespace by ``str.split``;
     each distinct whitespace-delimited word is then analysed once (split further on punctuation,
     stopword-filtered, stemmed) and memoised as its term id(s), so encoding costs one C-level dict
-    lookup per word. Identical to :meth:`Tokenizer.tokenize` followed by a vocabulary lookup.
+    lookup per word (two for a word met for the first time: the new words of a step are analysed
+    together, then looked up again). Identical to :meth:`Tokenizer.tokenize` followed by a
+    vocabulary lookup.
 
     Attributes:
         tokenizer: the tokenizer.
@@ -242,11 +246,18 @@ class Vocabulary:
         if not all(map(isinstance, texts, repeat(str))):
             i, text = next((i, t) for i, t in enumerate(texts) if not isinstance(t, str))
             raise TypeError(f"Tokenizer expects str, got {type(text).__name__} at position {i}")
-        memo = self._grow if grow else self._lookup
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        # A memo is never cleared in place: searches in other threads may be using it. A full
+        # one, or the look-up memo when the vocabulary grows (its "unknown" words may become
+        # known), is replaced by a new one.
         if grow:
-            self._lookup.reset()  # its "unknown" entries may become known
-        elif len(memo) > _MAX_CACHE:
-            memo.reset()
+            memo = self._grow
+            self._lookup = _Memo(self, grow=False)
+        else:
+            memo = self._lookup
+            if len(memo) > _MAX_CACHE:
+                memo = self._lookup = _Memo(self, grow=False)
         ids, pos = [], []
         # Steps grow from 1,024 texts to ``chunk``: the first ones meet most new words, which are
         # looked up a second time once analysed, and should be few.
@@ -289,17 +300,14 @@ class _Memo(dict):
         super().__init__()
         self.vocab = vocab
         self.grow = grow
-        self.reset()
-
-    def reset(self) -> None:
-        self.clear()
         self[_SEP] = -2
         self._multi: list[list[int]] = []
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def learn(self, words: Iterable[str]) -> None:
         """Analyse new words, all at once, in order: term ids are handed out in order of first
-        appearance, and only once (hence the lock: searches may run in several threads)."""
+        appearance, and only once (hence the lock: searches may run in several threads; entries
+        are only ever added, never changed or removed)."""
         tok = self.vocab.tokenizer
         max_len = tok.max_token_length
         vocab = self.vocab.terms

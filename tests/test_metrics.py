@@ -382,6 +382,9 @@ def _check_against_pytrec(qrels, run, rel_level: int) -> int:
     unchecked = compute(specs, gains, ideal, n_relevant, rel_level=rel_level, validate=False)
     for spec in specs:
         np.testing.assert_array_equal(unchecked[spec], ours[spec], err_msg=spec)
+    if len(qids) and n_relevant.max() > 0:  # n_relevant is checked even then
+        with pytest.raises(ValueError, match="n_relevant must count every relevant"):
+            compute(specs, gains, ideal, n_relevant * 0, rel_level=rel_level, validate=False)
     theirs = _pytrec(qrels, run, PYTREC_MEASURES, rel_level, qids)
     for spec, measure in SPEC_TO_TREC.items():
         expected = [theirs[q].get(measure, 0.0) for q in qids]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recgym import text as text_module
 from recgym.text import ENGLISH_STOPWORDS, Tokenizer, Vocabulary
 
 PLAIN = Tokenizer(stopwords=None, stemmer=None)
@@ -174,3 +177,63 @@ def test_vocabulary_matches_tokenize_on_any_strings(texts, chunk, plain):
     assert _decode(vocab, ids, pos, len(texts)) == tokens
     # term ids are handed out in order of first appearance
     assert list(vocab.terms) == list(dict.fromkeys(t for text in tokens for t in text))
+
+
+def test_vocabulary_rejects_a_chunk_below_one():
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        Vocabulary(Tokenizer()).encode_batch(["a b"], chunk=0)
+
+
+def test_a_shared_tokenizer_never_shows_half_analysed_words():
+    # A Vocabulary analyses its new words in bulk into the tokenizer's cache while another
+    # thread tokenizes with the same tokenizer: no word may look like a stopword meanwhile.
+    tok = Tokenizer(stemmer=None)
+    words = [f"w{i}x" for i in range(100_000)]
+    wrong: list[str] = []
+    go = threading.Event()
+
+    def reader() -> None:
+        go.wait()
+        wrong.extend(w for w in reversed(words) if tok.tokenize(w) != [w])
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        thread = threading.Thread(target=reader)
+        thread.start()
+        go.set()
+        Vocabulary(tok).encode_batch([" ".join(words)], grow=True)
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
+
+
+def test_concurrent_encodings_while_the_lookup_memo_is_replaced(monkeypatch):
+    # A full look-up memo is replaced, not cleared, so that other threads' encodings go on.
+    monkeypatch.setattr(text_module, "_MAX_CACHE", 200)
+    vocab = Vocabulary(Tokenizer(stemmer=None))
+    vocab.encode_batch([" ".join(f"t{i}" for i in range(1000))], grow=True)
+    errors: list[str] = []
+    wrong: list[int] = []
+
+    def worker(k: int) -> None:
+        try:
+            for r in range(100):
+                ids, pos = vocab.encode_batch([" ".join(f"q{k}_{r}_{j} t{j}" for j in range(150))])
+                if ids.tolist() != list(range(150)) or set(pos.tolist()) != {0}:
+                    wrong.append(r)
+        except Exception as e:  # reported by the assertion below
+            errors.append(repr(e))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == [] and wrong == []

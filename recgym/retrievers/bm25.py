@@ -17,7 +17,8 @@ largest weight and its 10th/100th/1000th/10000th largest. The frequent terms (in
 the items) also get a dense float32 row of weights, and their postings are kept in impact order
 (weight descending, row ascending); the others' postings are sorted by row. Tokenisation of the
 whole catalog is one ``str.split`` and one dict lookup per word (see
-:class:`~recgym.text.Vocabulary`), the matrix one sort.
+:class:`~recgym.text.Vocabulary`); the postings are counted by scipy's COO to CSR conversion (a
+counting sort) and put in impact order by one sort of packed keys.
 
 **Search** (exact, with the ties broken by the lower row) is in
 :mod:`recgym.retrievers.bm25_search`. This module holds what shapes the index: the index cache
@@ -188,7 +189,8 @@ class BM25(BM25Search):
         dl = np.bincount(rows, minlength=n).astype(np.float64)
         avgdl = float(dl.mean()) if n else 0.0
         # (term, row) pairs with their counts, term-major then by row: scipy's COO -> CSR
-        # conversion, a counting sort that sums the duplicates (O(postings), no comparison sort).
+        # conversion, a counting sort by term that keeps the rows in their input order (here
+        # ascending, so no sort follows), then sums the duplicates.
         ones = np.ones(len(ids), dtype=np.int32)
         counts = sparse.coo_matrix((ones, (ids, rows)), shape=(n_terms, n1)).tocsr()
         indptr = counts.indptr.astype(np.int64)
@@ -236,10 +238,11 @@ def _impact_order(
     """The postings in impact order (term, then weight descending, then row ascending), as
     ``(rows, weights)``; the postings come term-major with rows ascending, weights > 0.
 
-    A positive float32 orders like its bit pattern. When the term, the weight's bits below the
-    largest weight's and the row fit one uint64 together, one ``np.sort`` of such keys gives
-    both arrays (numpy's vectorised sort: several times faster than an argsort); otherwise a
-    stable argsort of ``(term, ~bits)`` does, the rows of equal weights staying in order.
+    A positive float32 orders like its bit pattern. When the term, the distance of the weight's
+    bit pattern below the largest weight's (``top - bits``) and the row fit one uint64
+    together, one ``np.sort`` of such keys gives both arrays (numpy's vectorised sort: several
+    times faster than an argsort); otherwise a stable argsort of ``(term, ~bits)`` does, the
+    rows of equal weights staying in order.
     """
     bits = w.view(np.uint32)
     if len(bits) == 0:
