@@ -50,7 +50,7 @@ _SEP = "\x00"
 _WORD = r"[^\W_]"  # one alphanumeric character of any script (\w minus "_")
 _MAX_CACHE = 1 << 21  # unique tokens kept in the stem cache before it is cleared
 _LOCK = threading.Lock()
-_NEW = -(1 << 62)  # the code of a word not yet analysed, during Vocabulary encoding
+_NEW = -(1 << 62)  # not analysed yet: a word's code during Vocabulary encoding, a token's term
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,13 @@ class Tokenizer:
 
     def _normalize_many(self, tokens: list[str]) -> list[str | None]:
         """:meth:`normalize_token` of each token, the uncached ones stemmed in one call (the
-        same rules, in bulk: for the many new words of a :class:`Vocabulary`)."""
+        same rules, in bulk: for the many new words of a :class:`Vocabulary`). The answers are
+        kept here, not re-read from the shared cache, which another thread may clear."""
         cache = self._cache
         if len(cache) + len(tokens) > _MAX_CACHE:
             cache.clear()
-        new = [t for t in dict.fromkeys(tokens) if t not in cache]
+        known = {t: cache.get(t, _NEW) for t in dict.fromkeys(tokens)}
+        new = [t for t, term in known.items() if term is _NEW]
         if new:
             stop = self._stop
             todo = [t for t in new if t not in stop]
@@ -172,7 +174,8 @@ class Tokenizer:
             found: dict[str, str | None] = dict.fromkeys(new)  # stopwords -> None
             found.update(zip(todo, [s or t for s, t in zip(stems, todo)]))
             cache.update(found)  # at once: other threads never see a half-done entry
-        return [cache[t] for t in tokens]
+            known.update(found)
+        return [known[t] for t in tokens]
 
     def config(self) -> dict[str, Any]:
         """The settings, JSON-friendly (part of a retriever's index cache key)."""
