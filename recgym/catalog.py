@@ -476,7 +476,8 @@ class Qrels:
         cell = item_rows >> log
         cell += (task_rows * self._row_bytes)[:, None]
         at = np.left_shift(self._codes.take(cell), log, dtype=np.intp)
-        at |= item_rows & ((1 << log) - 1)
+        if log:  # the code's position in its byte
+            at |= item_rows & ((1 << log) - 1)
         gains = self._byte_gains.take(at)
         if item_rows.size and item_rows.min() < 0:
             gains[item_rows < 0] = 0.0

@@ -58,24 +58,35 @@ def parse_raw(text: str) -> ParsedAction:
     return _nonempty(text)
 
 
+def _parse_raw_batch(texts: Sequence[str]) -> tuple[list[str], list[str | None]]:
+    """:func:`parse_raw` of many texts, without a :class:`ParsedAction` per text."""
+    reasons = ["empty_query" if not t or t.isspace() else None for t in texts]
+    if any(reasons):
+        return [t if r is None else "" for t, r in zip(texts, reasons)], reasons
+    return list(texts), reasons
+
+
 def parse_batch(
     parser: Callable[[str], ParsedAction], texts: Sequence[str]
 ) -> tuple[list[str], list[str | None]]:
     """Parse many texts: ``(queries, invalid_reasons)``, as ``parser`` gives them one by one.
 
-    The type of every text is checked first (:func:`check_action`). The raw parser runs as one
-    comprehension, without a :class:`ParsedAction` per text.
+    The type of every text is checked first (:func:`check_action`). A parser with a batch form
+    in ``_BATCH_PARSERS`` (the raw one) runs it; any other runs once per text.
     """
     if not all(map(isinstance, texts, repeat(str))):
         for text in texts:
             check_action(text)  # raises on the first non-str
-    if parser is parse_raw:
-        reasons = ["empty_query" if not t or t.isspace() else None for t in texts]
-        if any(reasons):
-            return [t if r is None else "" for t, r in zip(texts, reasons)], reasons
-        return list(texts), reasons
+    batch = _BATCH_PARSERS.get(parser)
+    if batch is not None:
+        return batch(texts)
     parsed = [parser(text) for text in texts]
     return [p.query for p in parsed], [p.invalid_reason for p in parsed]
+
+
+_BATCH_PARSERS: dict[Callable[[str], ParsedAction], Callable[..., Any]] = {
+    parse_raw: _parse_raw_batch
+}
 
 
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
