@@ -18,7 +18,8 @@ the items) also get a dense float32 row of weights, and their postings are kept 
 (weight descending, row ascending); the others' postings are sorted by row. Tokenisation of the
 whole catalog is one ``str.split`` and one dict lookup per word (see
 :class:`~recgym.text.Vocabulary`); the postings are counted by scipy's COO to CSR conversion (a
-counting sort) and put in impact order by one sort of packed keys.
+counting sort) and put in impact order by one sort of packed keys (an argsort where those keys
+would not fit 64 bits).
 
 **Search** (exact, with the ties broken by the lower row) is in
 :mod:`recgym.retrievers.bm25_search`. This module holds what shapes the index: the index cache
