@@ -43,14 +43,18 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset({
 })
 # fmt: on
 
-# Separates texts inside one joined string (Vocabulary.encode_batch). It is not alphanumeric, so it
-# never occurs inside a token; when a text holds it as a word of its own, the texts are joined
-# again with every occurrence replaced by a space.
+# Separates texts inside one joined string (Vocabulary.encode_batch of a few texts). It is not
+# alphanumeric, so it never occurs inside a token; when a text holds it as a word of its own, the
+# texts are joined again with every occurrence replaced by a space.
 _SEP = "\x00"
 _WORD = r"[^\W_]"  # one alphanumeric character of any script (\w minus "_")
 _MAX_CACHE = 1 << 21  # unique tokens kept in the stem cache before it is cleared
 _LOCK = threading.Lock()
 _NEW = -(1 << 62)  # not analysed yet: a word's code during Vocabulary encoding, a token's term
+# Vocabulary.encode_batch steps of at least this many characters are split by pyarrow, smaller
+# ones (a batch of queries) by str.split: below it, pyarrow's start-up costs more than it saves.
+_ARROW_MIN_CHARS = 100_000
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -210,12 +214,15 @@ class Tokenizer:
 class Vocabulary:
     """Term ids of a tokenizer's output, for bulk encoding of many texts.
 
-    Texts are folded and lowercased as one joined string and split on whitespace by ``str.split``;
-    each distinct whitespace-delimited word is then analysed once (split further on punctuation,
-    stopword-filtered, stemmed) and memoised as its term id(s), so encoding costs one C-level dict
-    lookup per word (two for a word met for the first time: the new words of a step are analysed
-    together, then looked up again). Identical to :meth:`Tokenizer.tokenize` followed by a
-    vocabulary lookup.
+    Texts are folded, lowercased and split on whitespace; each distinct whitespace-delimited word
+    is then analysed once (split further on punctuation, stopword-filtered, stemmed) and memoised
+    as its term id(s). Identical to :meth:`Tokenizer.tokenize` followed by a vocabulary lookup.
+
+    Large batches (a catalog) go through pyarrow's compiled kernels: lowercasing, splitting and
+    finding the distinct words with their positions (``dictionary_encode``) create no Python
+    object per word, and Python looks up only the distinct words of each step. Small batches (a
+    batch of queries) are joined into one string and split by ``str.split``, one C-level dict
+    lookup per word, which costs less than pyarrow's start-up.
 
     Attributes:
         tokenizer: the tokenizer.
@@ -240,7 +247,7 @@ class Vocabulary:
             texts: the texts.
             grow: add unseen terms to the vocabulary (indexing); otherwise they are dropped
                 (searching).
-            chunk: texts analysed per step (bounds the memory of the intermediate word list).
+            chunk: texts analysed per step (bounds the memory of the intermediate arrays).
 
         Returns:
             ``(ids, pos)``: the int64 term ids of all kept tokens in text order (stopwords and
@@ -262,15 +269,10 @@ class Vocabulary:
             if len(memo) > _MAX_CACHE:
                 memo = self._lookup = _Memo(self, grow=False)
         ids, pos = [], []
-        # Steps grow from 1,024 texts to ``chunk``: the first ones meet most new words, which are
-        # looked up a second time once analysed, and should be few.
-        start, step = 0, min(chunk, 1024)
-        while start < len(texts):
-            i, p = memo.encode(texts[start : start + step])
+        for start in range(0, len(texts), chunk):
+            i, p = memo.encode(texts[start : start + chunk])
             ids.append(i)
             pos.append(p + start)
-            start += step
-            step = min(chunk, 4 * step)
         if not ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(ids), np.concatenate(pos)
@@ -344,11 +346,10 @@ class _Memo(dict):
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if len(texts) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        codes = self._codes(_SEP_WORD.join(texts))
-        pos = np.cumsum(codes == -2)
-        if (pos[-1] if len(pos) else 0) != len(texts) - 1:  # a text holds a separator word
-            codes = self._codes(_SEP_WORD.join(t.replace(_SEP, " ") for t in texts))
-            pos = np.cumsum(codes == -2)
+        if sum(map(len, texts)) >= _ARROW_MIN_CHARS:
+            codes, pos = self._codes_arrow(texts)
+        else:
+            codes, pos = self._codes_joined(texts)
         keep = (codes >= 0) | (codes <= -3)
         codes, pos = codes[keep], pos[keep]
         multi = codes <= -3
@@ -369,9 +370,51 @@ class _Memo(dict):
         ids = np.where(multi[src], flat[starts[which[src]] + within], codes[src])
         return ids, pos[src]
 
-    def _codes(self, joined: str) -> np.ndarray:
-        """The code of each whitespace-delimited word of the folded, lowercased text."""
-        words = self.vocab.tokenizer._fold_lower(joined).split()
+    def _codes_joined(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The code of each word of the texts and the text it is in (the separator word gets
+        the next text's), from the texts joined by the separator word, folded, lowercased and
+        split by ``str.split``: the fastest way for a few texts, such as a batch of queries."""
+        words = self._fold_lower_split(_SEP_WORD.join(texts))
+        codes = self._codes(words)
+        pos = np.cumsum(codes == -2)
+        if (pos[-1] if len(pos) else 0) != len(texts) - 1:  # a text holds a separator word
+            words = self._fold_lower_split(_SEP_WORD.join(t.replace(_SEP, " ") for t in texts))
+            codes = self._codes(words)
+            pos = np.cumsum(codes == -2)
+        return codes, pos
+
+    def _codes_arrow(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_codes_joined` for many texts, in pyarrow's compiled kernels: lowercase, split
+        and distinct words with their positions (``dictionary_encode``); Python sees only the
+        distinct words. pyarrow splits on ASCII whitespace only and lowercases only ASCII, so
+        texts with other characters are folded and lowercased here first, and other whitespace
+        stays inside words, where the analysis of a word splits on it: every character that is
+        not a letter, digit or mark separates tokens, so a word split at one or kept whole gives
+        the same tokens."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        tok = self.vocab.tokenizer
+        if not all(map(str.isascii, texts)):
+            texts = [t if t.isascii() else tok._fold_lower(t) for t in texts]
+        try:
+            array = pa.array(texts, type=pa.large_string())
+        except UnicodeEncodeError:  # lone surrogates (no UTF-8): separators, as a space is
+            texts = [t if t.isascii() else _SURROGATES.sub(" ", t) for t in texts]
+            array = pa.array(texts, type=pa.large_string())
+        if tok.lowercase:
+            array = pc.ascii_lower(array)
+        split = pc.ascii_split_whitespace(array)
+        distinct = pc.dictionary_encode(split.flatten())
+        codes = self._codes(distinct.dictionary.to_pylist())
+        n_words = np.diff(split.offsets.to_numpy())
+        return codes[distinct.indices.to_numpy()], np.repeat(np.arange(len(texts)), n_words)
+
+    def _fold_lower_split(self, joined: str) -> list[str]:
+        return self.vocab.tokenizer._fold_lower(joined).split()
+
+    def _codes(self, words: list[str]) -> np.ndarray:
+        """The code of each word (folded, lowercased, whitespace-free), new words analysed."""
         # The dict lookups of all words in one C loop; new words are analysed afterwards, together.
         codes = np.fromiter(map(self.get, words, repeat(_NEW)), dtype=np.int64, count=len(words))
         new = np.flatnonzero(codes == _NEW).tolist()

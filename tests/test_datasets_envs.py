@@ -10,7 +10,6 @@ from gymnasium.utils.env_checker import check_env
 import recgym
 from recgym.datasets import MissingDataError
 
-pytest.importorskip("pyarrow")
 pytestmark = pytest.mark.filterwarnings("ignore::recgym.datasets.DataWarning")
 
 

@@ -1,6 +1,5 @@
 """recgym.datasets.esci on parquet files in the official schema, written by the tests."""
 
-import builtins
 import json
 
 import numpy as np
@@ -10,7 +9,6 @@ from dataset_fixtures import ESCI_EXAMPLES, ESCI_PRODUCTS, SHARED, write_esci
 from recgym.datasets import DataFormatError, DataWarning, MissingDataError
 from recgym.datasets.esci import load
 
-pytest.importorskip("pyarrow")
 pytestmark = pytest.mark.filterwarnings("ignore::recgym.datasets.DataWarning")
 
 
@@ -79,20 +77,6 @@ def test_bad_files_are_named(tmp_path):
     (folder / "shopping_queries_dataset_products.parquet").unlink()
     with pytest.raises(MissingDataError, match=r"'shopping_queries_dataset_products.parquet' not "
                                                "found"):
-        load(folder)
-
-
-def test_missing_pyarrow_names_the_extra(tmp_path, monkeypatch):
-    folder = write_esci(tmp_path)
-    real_import = builtins.__import__
-
-    def no_pyarrow(name, *args, **kwargs):
-        if name.startswith("pyarrow"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
-    with pytest.raises(ImportError, match=r"pip install recgym\[data\]"):
         load(folder)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -134,24 +137,92 @@ def _decode(vocab: Vocabulary, ids, pos, n):
     return out
 
 
-def test_vocabulary_encodes_like_tokenize():
-    tok = Tokenizer()
-    texts = [
-        "Wi-Fi router, 16oz!",
-        "",
-        "the and",
-        "Café\x00au lait",
-        "running runs",
-        "a \x00 b\x00",
-    ]
+@contextmanager
+def _split_by(arrow: bool) -> Iterator[None]:
+    """Force Vocabulary.encode_batch's steps through pyarrow or through str.split."""
+    old = text_module._ARROW_MIN_CHARS
+    text_module._ARROW_MIN_CHARS = 0 if arrow else sys.maxsize
+    try:
+        yield
+    finally:
+        text_module._ARROW_MIN_CHARS = old
+
+
+TOKENIZERS = [
+    Tokenizer(),
+    PLAIN,
+    Tokenizer(lowercase=False, stopwords=None, stemmer=None),
+    Tokenizer(fold_unicode=False, stopwords=None, stemmer=None),
+]
+
+# whitespace that str.split splits on and pyarrow's ASCII split does not (\x1c-\x1f, \x85,
+# \u2003, \u3000), text separators as words and inside words, a lone surrogate, fullwidth and
+# accented capitals (folded and lowercased by Python, not by pyarrow), marks, long runs
+AWKWARD_TEXTS = [
+    "Wi-Fi router, 16oz!",
+    "",
+    "   ",
+    "the and",
+    "Café\x00au lait",
+    "running runs",
+    "a \x00 b\x00",
+    "tab\there\nnew\rline\x0bv\x0cf",
+    "fs\x1cgs\x1drs\x1eus\x1fend",
+    "nel\x85em\u2003space\u3000ideographic\u00a0nbsp",
+    "lone\ud800surrogate \udfff",
+    "ＡＢＣ ÀÉÎ ǅungla ẞig ΣΟΦΊΑ",
+    "नमस्ते दुनिया",
+    "x" * 300 + " " + "é" * 300,
+    "UPPER lower MiXeD",
+]
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["str.split", "pyarrow"])
+@pytest.mark.parametrize("tok", TOKENIZERS, ids=["default", "plain", "no-lowercase", "no-fold"])
+def test_vocabulary_encodes_like_tokenize(tok, arrow):
     vocab = Vocabulary(tok)
-    ids, pos = vocab.encode_batch(texts, grow=True)
-    assert _decode(vocab, ids, pos, len(texts)) == tok.tokenize_batch(texts)
-    # without grow, unknown terms are dropped and the vocabulary is unchanged
-    size = len(vocab)
-    ids, pos = vocab.encode_batch(["router zebra", "zebra"])
-    assert _decode(vocab, ids, pos, 2) == [["router"], []]
-    assert len(vocab) == size
+    with _split_by(arrow):
+        ids, pos = vocab.encode_batch(AWKWARD_TEXTS, grow=True)
+        tokens = tok.tokenize_batch(AWKWARD_TEXTS)
+        assert _decode(vocab, ids, pos, len(AWKWARD_TEXTS)) == tokens
+        assert list(vocab.terms) == list(dict.fromkeys(t for text in tokens for t in text))
+        # without grow, unknown terms are dropped and the vocabulary is unchanged
+        size = len(vocab)
+        ids, pos = vocab.encode_batch(["router zebra", "zebra"])
+        assert _decode(vocab, ids, pos, 2) == [["router"], []]
+        assert len(vocab) == size
+
+
+def test_both_splits_give_the_same_arrays_on_a_catalog():
+    from recgym.worlds import load_world
+
+    # the shop world's titles and descriptions, several lines each
+    texts = [t.replace(". ", ".\n") for t in load_world("shop", n_items=3_000).catalog.texts()]
+    out = []
+    for arrow in (False, True):
+        vocab = Vocabulary(Tokenizer())
+        with _split_by(arrow):
+            out.append((*vocab.encode_batch(texts, grow=True, chunk=1_000), list(vocab.terms)))
+    (ids_a, pos_a, terms_a), (ids_b, pos_b, terms_b) = out
+    assert len(ids_a) > 50_000
+    assert ids_a.dtype == ids_b.dtype == pos_a.dtype == pos_b.dtype == np.int64
+    assert np.array_equal(ids_a, ids_b) and np.array_equal(pos_a, pos_b) and terms_a == terms_b
+
+
+def test_large_batches_are_split_by_pyarrow_and_queries_by_str_split(monkeypatch):
+    calls: list[str] = []
+    for name in ("_codes_arrow", "_codes_joined"):
+        method = getattr(text_module._Memo, name)
+
+        def spy(self, texts, _method=method, _name=name):
+            calls.append(_name)
+            return _method(self, texts)
+
+        monkeypatch.setattr(text_module._Memo, name, spy)
+    vocab = Vocabulary(Tokenizer())
+    vocab.encode_batch(["cotton shirt with long sleeves"] * 10_000, grow=True)
+    vocab.encode_batch(["cotton shirt"] * 1_000)
+    assert calls == ["_codes_arrow", "_codes_joined"]
 
 
 # every code point, lone surrogates included
@@ -167,12 +238,18 @@ def test_tokenize_any_string(text):
         assert all(isinstance(t, str) and t and not any(c.isspace() for c in t) for t in out)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(any_text, max_size=8), st.integers(1, 3), st.booleans())
-def test_vocabulary_matches_tokenize_on_any_strings(texts, chunk, plain):
-    tok = PLAIN if plain else Tokenizer()
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(any_text, max_size=8),
+    st.integers(1, 3),
+    st.sampled_from(range(len(TOKENIZERS))),
+    st.booleans(),
+)
+def test_vocabulary_matches_tokenize_on_any_strings(texts, chunk, which, arrow):
+    tok = TOKENIZERS[which]
     vocab = Vocabulary(tok)
-    ids, pos = vocab.encode_batch(texts, grow=True, chunk=chunk)
+    with _split_by(arrow):
+        ids, pos = vocab.encode_batch(texts, grow=True, chunk=chunk)
     tokens = tok.tokenize_batch(texts)
     assert _decode(vocab, ids, pos, len(texts)) == tokens
     # term ids are handed out in order of first appearance

@@ -65,7 +65,10 @@ def load(
         gains: overrides of the E/S/C/I gains (default 1 / 0.1 / 0.01 / 0).
         catalog: ``"all"`` products of the locale, or only the ``"judged"`` ones.
     """
-    pa, pc, pq = _pyarrow()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     if locale not in LOCALES:
         raise choice_error("ESCI locale", locale, LOCALES)
     if catalog not in _CATALOG_MODES:
@@ -117,17 +120,6 @@ def load(
         f"gains {shown}."
     )
     return make_world("esci", items, tasks, description, report)
-
-
-def _pyarrow() -> tuple[Any, Any, Any]:
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ImportError("reading the ESCI parquet files needs pyarrow: pip install recgym[data]"
-                          ) from None
-    return pa, pc, pq
 
 
 def _strings(column: Any) -> np.ndarray:
