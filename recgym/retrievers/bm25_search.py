@@ -54,9 +54,8 @@ from scipy import sparse
 
 try:  # scipy's compiled sparse kernels (see _sparse_product)
     from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
-    from scipy.sparse._sparsetools import csr_matmat_maxnnz as _csr_matmat_maxnnz
-except ImportError:  # pragma: no cover - a scipy that moved them: the public (slower) path
-    _csr_matmat = _csr_matmat_maxnnz = None
+except ImportError:  # pragma: no cover - a scipy that moved it: the public (slower) path
+    _csr_matmat = None
 
 
 # Probe (score the candidates fully, to stop early) when the next term has more postings than
@@ -260,9 +259,9 @@ class BM25Search:
         indptr = np.zeros(len(q) + 1, dtype=docs.dtype)
         np.cumsum(count, out=indptr[1:])
         ones = np.ones(len(at), dtype=np.float32)
-        return _sparse_product(
-            indptr, plan.terms[at].astype(docs.dtype), ones, indptr_w, docs, w, self.n_items
-        )
+        terms = plan.terms[at].astype(docs.dtype)
+        max_nnz = int((plan.hi[at] - plan.lo[at]).sum())  # each posting adds one entry at most
+        return _sparse_product(indptr, terms, ones, indptr_w, docs, w, self.n_items, max_nnz)
 
     def _search_exhaustive(
         self, plan: _Plan, queries: np.ndarray, k: int, out_rows: np.ndarray, out_scores: np.ndarray
@@ -278,16 +277,16 @@ class BM25Search:
             q = queries[a : a + chunk]
             nq = len(q)
             p_indptr, p_rows, p_scores = self._product(plan, q, plan.start[q + 1] - plan.start[q])
-            per_query = np.diff(p_indptr)
             theta = plan.theta[q].astype(np.float32)
-            keep = np.flatnonzero(p_scores >= np.repeat(theta, per_query))
-            which = np.repeat(np.arange(nq, dtype=np.uint64), per_query).take(keep)
+            keep = np.flatnonzero(p_scores >= np.repeat(theta, np.diff(p_indptr)))
+            # keep is sorted, so where the queries' bounds fall in it counts each one's kept entries
+            kept = np.diff(np.searchsorted(keep, p_indptr))
+            which = np.repeat(np.arange(nq, dtype=np.uint64), kept)
             key = np.invert(p_scores.take(keep).view(np.uint32)).astype(np.uint64)
             key <<= np.uint64(row_bits)
             key |= p_rows.take(keep).astype(np.uint64)
             key |= which << np.uint64(32 + row_bits)
             key.sort()
-            kept = np.bincount(which.astype(np.intp), minlength=nq)
             first = np.zeros(nq, dtype=np.int64)
             np.cumsum(kept[:-1], out=first[1:])
             rank = np.arange(len(key)) - np.repeat(first, kept)
@@ -560,14 +559,18 @@ def _sparse_product(
     docs: np.ndarray,
     w: np.ndarray,
     n_items: int,
+    max_nnz: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The CSR product (queries x terms) @ (terms x items): ``(indptr, rows, scores)``, each
     query's rows in no particular order, each score the float32 sum of its terms' weights in the
-    order of ``terms``. All index arrays share one dtype.
+    order of ``terms``. All index arrays share one dtype; ``max_nnz`` is at least the number of
+    entries of the product (the postings of the terms, say).
 
     scipy's ``A @ B`` costs about 150 µs of Python-level checks per call, ten times the product
     of a few queries; its compiled kernels are called directly when scipy has them where they have
-    been since scipy 1.1 (``scipy.sparse._sparsetools``), else through ``@``."""
+    been since scipy 1.1 (``scipy.sparse._sparsetools``), else through ``@``. The output is sized
+    by ``max_nnz`` rather than by scipy's symbolic pass (``csr_matmat_maxnnz``), which costs a
+    sixth of the product."""
     n = len(indptr) - 1
     if _csr_matmat is None:
         shape = (n, len(indptr_w) - 1)
@@ -576,10 +579,9 @@ def _sparse_product(
         )
         product = sparse.csr_matrix(product)  # a query set without postings gives an empty one
         return product.indptr, product.indices, product.data
-    nnz = _csr_matmat_maxnnz(n, n_items, indptr, terms, indptr_w, docs)
     out_indptr = np.empty(n + 1, dtype=indptr.dtype)
-    out_rows = np.empty(nnz, dtype=indptr.dtype)
-    out_scores = np.empty(nnz, dtype=np.float32)
+    out_rows = np.empty(max_nnz, dtype=indptr.dtype)
+    out_scores = np.empty(max_nnz, dtype=np.float32)
     _csr_matmat(
         n, n_items, indptr, terms, counts, indptr_w, docs, w, out_indptr, out_rows, out_scores
     )
