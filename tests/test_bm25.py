@@ -246,6 +246,27 @@ def test_ties_broken_by_lower_row():
     assert rows[0, len(identical) :].tolist()[:3] == [1, 6, 11]
 
 
+def test_last_term_head_when_the_candidates_score_low(monkeypatch):
+    # MaxScore ends with one frequent term (dense row, impact order) after a rare one whose only
+    # row is a very long title: that candidate scores below the frequent term's best rows, so the
+    # top k are k rows of the frequent term's postings alone, the k-th included.
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
+    rng = np.random.default_rng(0)
+    titles = ["zzz " + " ".join(f"pad{i}" for i in range(500))]
+    for i in range(199):
+        words = ["common"] * int(rng.integers(1, 6)) if i < 150 else []
+        titles.append(" ".join(words + [f"w{j}" for j in rng.integers(0, 300, rng.integers(1, 8))]))
+    fast, ref = BM25(k1=2.0, b=1.0, tokenizer=PLAIN), RankBM25(k1=2.0, b=1.0, tokenizer=PLAIN)
+    fast.index(titles)
+    ref.index(titles)
+    queries = ["zzz common", "common zzz w1"]
+    ref_rows, ref_scores = ref.search(queries, 200)
+    assert 0 not in ref_rows[0, :20]  # the rare term's row is not in the top 20
+    for k in (1, 2, 5, 10, 20, 200):
+        _assert_same(fast.search(queries, k), (ref_rows[:, :k], ref_scores[:, :k]), queries)
+
+
 def test_k_larger_than_matches_and_catalog():
     r = BM25(tokenizer=PLAIN)
     r.index(TINY)

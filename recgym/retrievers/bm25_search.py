@@ -363,6 +363,10 @@ class BM25Search:
             all_dense[i] = all_dense[i + 1] and dense[i] >= 0
         sample = max(4 * k, _SAMPLE)
         while j < m and not rest[j] * (1 + _EPS) < theta:
+            if j + 1 == m and dense[j] >= 0:
+                return self._last_term(
+                    cnt[j], p_lo[j], p_hi[j], dense[j], first, parts, in_buf, theta, k, buf
+                )
             # Raise theta from the candidates' partial scores (of more than one term) when that
             # could stop the loop here and this term's postings outnumber the candidates (else
             # accumulating it costs about as much as the partition).
@@ -420,13 +424,11 @@ class BM25Search:
             if not in_buf:
                 buf[parts[0]] = first
                 in_buf = True
-            # A term in impact order: only its first p postings can bring new candidates (the
-            # last term: k of them at most), the candidates get its weight from its dense row.
+            # A term in impact order (not the last: see _last_term): only its first p postings
+            # can bring new candidates, the candidates get its weight from its dense row.
             p = -1
             if dense[j] >= 0:
                 p = self._prefix(lo, hi, c, theta, rest[j + 1])
-                if j + 1 == m:
-                    p = min(p, k + n_cand)
             if p >= 0 and n_cand + p < hi - lo:
                 cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
                 parts = [cand]
@@ -488,6 +490,41 @@ class BM25Search:
             keep = np.flatnonzero(s >= np.float32(theta))
             cand, s = cand.take(keep), s.take(keep)
         return _top_k(cand, s, k)
+
+    def _last_term(
+        self,
+        c: int,
+        lo: int,
+        hi: int,
+        r: int,
+        first: np.ndarray,
+        parts: list[np.ndarray],
+        in_buf: bool,
+        theta: float,
+        k: int,
+        buf: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The end of MaxScore when one term is left and it has a dense row (``r``; its postings
+        ``lo:hi`` in impact order: weight descending, then row ascending). The candidates get
+        its weight from the dense row. Any other row that can make the top k scores this term's
+        weight alone (a row with weight from the terms done that is no candidate cannot reach
+        ``theta``), so the others come from the head of its postings: each of the first k rows
+        there, candidate or not, scores at least its weight, and beats every later row (more
+        weight, or as much with a lower row), so no later row makes the top k. Leaves the
+        buffer all zero."""
+        cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        s = buf.take(cand) if in_buf else first.copy()
+        add = self._dense[r].take(cand)
+        s += add if c == 1 else add * np.float32(c)
+        head = min(self._prefix(lo, hi, c, theta, 0.0), k)
+        d = self._docs[lo : lo + head].astype(np.intp)
+        if not in_buf:
+            buf[cand] = 1.0  # marks the candidates (in the buffer they hold weights > 0)
+        new = np.flatnonzero(buf.take(d) == 0)
+        buf[cand] = 0
+        wt = self._w[lo : lo + head].take(new)
+        rows = np.concatenate((cand, d.take(new)))
+        return _top_k(rows, np.concatenate((s, wt if c == 1 else wt * np.float32(c))), k)
 
     def _dense_pass(
         self,
