@@ -351,7 +351,9 @@ class _Memo(dict):
         else:
             codes, pos = self._codes_joined(texts)
         keep = (codes >= 0) | (codes <= -3)
-        codes, pos = codes[keep], pos[keep]
+        if not keep.all():
+            keep = np.flatnonzero(keep)  # take: faster than a boolean mask, as in bm25_search
+            codes, pos = codes.take(keep), pos.take(keep)
         multi = codes <= -3
         if not multi.any():
             return codes, pos

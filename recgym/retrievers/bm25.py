@@ -202,7 +202,14 @@ class BM25(BM25Search):
         term = np.repeat(np.arange(n_terms), df)
         idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
         norm = self.k1 * (1.0 - self.b + self.b * dl / avgdl) if avgdl > 0 else dl
-        w = (idf[term] * tf / (tf + norm[docs])).astype(np.float32)
+        # idf * tf / (tf + norm), in float64, with two temporaries instead of five
+        den = norm[docs]
+        den += tf
+        num = np.repeat(idf, df)
+        num *= tf
+        num /= den
+        w = num.astype(np.float32)
+        del den, num
         # Weights are > 0 (search relies on it: a zero in the score buffer means "not seen").
         np.maximum(w, np.finfo(np.float32).tiny, out=w)
         # Per term: the largest weight (MaxScore's upper bound) and the k-th largest for a few k
@@ -256,13 +263,20 @@ def _impact_order(
         key = (term.astype(np.uint64) << np.uint64(32)) | np.invert(bits)
         order = np.argsort(key, kind="stable")
         return docs[order], w[order]
-    key = term.astype(np.uint64) << np.uint64(w_bits + row_bits)
-    key |= (top - bits).astype(np.uint64) << np.uint64(row_bits)
-    key |= docs.astype(np.uint64)
+    # In place, with one scratch array: each temporary of this size costs as much as its pass.
+    key = term.astype(np.uint64)
+    key <<= np.uint64(w_bits + row_bits)
+    part = np.subtract(top, bits, dtype=np.uint64)
+    part <<= np.uint64(row_bits)
+    key |= part
+    np.copyto(part, docs, casting="unsafe")  # rows >= 0
+    key |= part
     key.sort()
-    rows = (key & np.uint64((1 << row_bits) - 1)).astype(np.int32)
-    below_top = ((key >> np.uint64(row_bits)) & np.uint64((1 << w_bits) - 1)).astype(np.uint32)
-    return rows, (top - below_top).view(np.float32)
+    rows = np.bitwise_and(key, np.uint64((1 << row_bits) - 1), out=part).astype(np.int32)
+    np.right_shift(key, np.uint64(row_bits), out=part)
+    part &= np.uint64((1 << w_bits) - 1)
+    below_top = part.astype(np.uint32)
+    return rows, np.subtract(top, below_top, out=below_top).view(np.float32)
 
 
 def bm25_settings(
