@@ -27,10 +27,12 @@ reach the top k; candidates that cannot reach ``theta`` even with every remainin
 the others get the remaining terms' weights (dense rows, or a scan of the postings against the
 buffer). A frequent term that must be accumulated adds its weight to the candidates through its
 dense row and brings in new candidates only from the head of its impact-ordered postings, as far as
-a new item could still reach ``theta``. When the frequent terms left have many postings to
-accumulate (more than n_items * (terms left + 2) / 256), their dense rows are added to the whole
-score buffer instead: a few sequential passes over n_items floats cost less than scattered updates
-of that many postings. The top k is selected by ``np.partition`` over the candidates only, on
+a new item could still reach ``theta``; the last term, at most k of them. When the frequent terms
+left (two or more) have many postings to accumulate (more than n_items * (terms left + 2) / 256),
+their dense rows are added to the whole score buffer instead: a few sequential passes over n_items
+floats cost less than scattered updates of that many postings; the rows reaching ``theta``, or a
+higher threshold guessed from a sample when many do and checked by a count, are the candidates.
+The top k is selected by ``np.partition`` over the candidates only, on
 uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row ascending), so ties
 need no second pass. Apart from that dense pass, nothing is O(number of items) per query.
 
