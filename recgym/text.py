@@ -339,8 +339,8 @@ class _Memo(dict):
                 if len(got) <= 1:
                     self[word] = got[0] if got else -1
                 else:
-                    self[word] = -3 - len(multi)
-                    multi.append(got)
+                    multi.append(got)  # first: a search in another thread may meet the code
+                    self[word] = -3 - (len(multi) - 1)
                     self._arrays = None
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -397,8 +397,12 @@ class _Memo(dict):
         import pyarrow.compute as pc
 
         tok = self.vocab.tokenizer
+        if isinstance(texts, np.ndarray):
+            texts = texts.tolist()  # pyarrow's numpy conversion cuts strings at a "\x00"
         if not all(map(str.isascii, texts)):
-            texts = [t if t.isascii() else tok._fold_lower(t) for t in texts]
+            # Python's folding and lowercasing; other whitespace becomes spaces, so that
+            # pyarrow's split keeps words (the memo's keys) short
+            texts = [t if t.isascii() else " ".join(tok._fold_lower(t).split()) for t in texts]
         try:
             array = pa.array(texts, type=pa.large_string())
         except UnicodeEncodeError:  # lone surrogates (no UTF-8): separators, as a space is

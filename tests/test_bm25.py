@@ -272,6 +272,46 @@ def test_last_term_head_when_the_candidates_score_low(monkeypatch):
         _assert_same(fast.search(queries, k), (ref_rows[:, :k], ref_scores[:, :k]), queries)
 
 
+def test_repeated_term_ties_made_by_rounding(monkeypatch):
+    # A term counted 3 times: float32 rounds 3 * w of two weights 2 ulps apart to one value, and
+    # the lower row (of the lower weight, later in impact order) must then win the tie, even past
+    # the first k postings. b is chosen to make two rows' weights of "x" that close.
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
+    docs = []
+    for dl in range(1, 80):
+        docs += [" ".join(["x"] + ["f"] * (dl - 1)), " ".join(["x"] * 2 + ["f"] * (148 + 2 * dl))]
+    docs[1] = docs[1].replace(" f", " z", 1)  # a rare term: MaxScore ends on "x" (_last_term)
+    r = BM25(k1=0.9, b=0.4736841788067292, tokenizer=PLAIN)
+    r.index(docs)
+    x, z = r._vocab.terms["x"], r._vocab.terms["z"]
+    w = r._dense[r._dense_row[x]]
+    assert w[111] > w[110] and w[111] * np.float32(3) == w[110] * np.float32(3)
+    for query, counts in (("z x x x", ((z, 1), (x, 3))), ("x x x", ((x, 3),))):
+        # every row's float32 score, terms added in the search's order, ties by the lower row
+        s = np.zeros(r.n_items, np.float32)
+        for term, c in counts:
+            lo, hi = r._indptr[term], r._indptr[term + 1]
+            s[r._docs[lo:hi]] += r._w[lo:hi] * np.float32(c)
+        for k in (110, 111, 112, 150):
+            expected = np.lexsort((np.arange(r.n_items), -s))[:k]
+            rows, scores = r.search([query], k)
+            np.testing.assert_array_equal(rows[0], expected, err_msg=f"{query} k={k}")
+            np.testing.assert_array_equal(scores[0], s[expected])
+
+
+def test_dense_pass_guess_never_lets_unmatched_rows_in(monkeypatch):
+    # With the guess always tried, a sample of mostly zeros guesses 0: it must not be taken.
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
+    _use_path(monkeypatch, "dense-pass-guess")
+    r = BM25(tokenizer=PLAIN)
+    r.index(["a b d"] * 10 + ["c"] * 30)
+    rows, scores = r.search(["a b d"], 20)
+    assert rows[0, :10].tolist() == list(range(10)) and np.all(scores[0, :10] > 0)
+    assert np.all(rows[0, 10:] == -1) and np.all(np.isneginf(scores[0, 10:]))
+
+
 def test_k_larger_than_matches_and_catalog():
     r = BM25(tokenizer=PLAIN)
     r.index(TINY)

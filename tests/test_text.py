@@ -193,6 +193,17 @@ def test_vocabulary_encodes_like_tokenize(tok, arrow):
         assert len(vocab) == size
 
 
+@pytest.mark.parametrize("arrow", [False, True], ids=["str.split", "pyarrow"])
+def test_vocabulary_encodes_numpy_string_arrays(arrow):
+    # pyarrow's own numpy conversion would cut each string at its first "\x00"
+    texts = np.array(["x\x00zebra crossing", "Zebra\x00", "plain text"] * 50)
+    tok = Tokenizer()
+    vocab = Vocabulary(tok)
+    with _split_by(arrow):
+        ids, pos = vocab.encode_batch(texts, grow=True)
+    assert _decode(vocab, ids, pos, len(texts)) == tok.tokenize_batch(texts.tolist())
+
+
 def test_both_splits_give_the_same_arrays_on_a_catalog():
     from recgym.worlds import load_world
 

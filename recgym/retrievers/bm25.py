@@ -15,7 +15,7 @@ the query counts once per occurrence (as in rank_bm25). ``k1=0.9, b=0.4`` are An
 (CSR: the postings of a term are contiguous; float32 weights, int32 rows). Each term also keeps its
 largest weight and its 10th/100th/1000th/10000th largest. The frequent terms (in at least 1/16 of
 the items) also get a dense float32 row of weights, and their postings are kept in impact order
-(weight descending, row ascending); the others' postings are sorted by row. The catalog is
+(weight descending, row ascending); the others' postings are sorted by row. A catalog is
 tokenised in pyarrow's compiled string kernels, Python analysing only the distinct words (see
 :class:`~recgym.text.Vocabulary`); the postings are counted by scipy's COO to CSR conversion (a
 counting sort) and put in impact order by one sort of packed keys (an argsort where those keys

@@ -341,11 +341,14 @@ class BM25Search:
         if done is None:
             lo, hi, c = p_lo[0], p_hi[0], cnt[0]
             if dense[0] >= 0:
-                # Impact order: the top k of a lone term are its first k postings, and rows whose
+                # Impact order: the top k of a lone term are at its head (_head), and rows whose
                 # weight plus every other term's bound is below theta cannot make the top k.
-                hi = lo + (min(k, hi - lo) if m == 1 else self._prefix(lo, hi, c, theta, rest[1]))
                 if m == 1:
-                    return docs[lo:hi].astype(np.int64), w[lo:hi] * np.float32(c)
+                    hi = lo + self._head(lo, hi, c, k)
+                    if c & (c - 1) == 0:  # c * weight in the order of the weights, exactly
+                        return docs[lo:hi].astype(np.int64), w[lo:hi] * np.float32(c)
+                    return _top_k(docs[lo:hi].astype(np.int64), w[lo:hi] * np.float32(c), k)
+                hi = lo + self._prefix(lo, hi, c, theta, rest[1])
             cand = docs[lo:hi].astype(np.intp)
             wt = w[lo:hi] if c == 1 else w[lo:hi] * np.float32(c)
             if m == 1:
@@ -516,15 +519,14 @@ class BM25Search:
         ``lo:hi`` in impact order: weight descending, then row ascending). The candidates get
         its weight from the dense row. Any other row that can make the top k scores this term's
         weight alone (a row with weight from the terms done that is no candidate cannot reach
-        ``theta``), so the others come from the head of its postings: each of the first k rows
-        there, candidate or not, scores at least its weight, and beats every later row (more
-        weight, or as much with a lower row), so no later row makes the top k. Leaves the
-        buffer all zero."""
+        ``theta``), so the others come from the head of its postings (:meth:`_head`): the rows
+        there, candidates or not, score at least their weight and beat every later row, so no
+        later row makes the top k. Leaves the buffer all zero."""
         cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
         s = buf.take(cand) if in_buf else first.copy()
         add = self._dense[r].take(cand)
         s += add if c == 1 else add * np.float32(c)
-        head = min(self._prefix(lo, hi, c, theta, 0.0), k)
+        head = min(self._prefix(lo, hi, c, theta, 0.0), self._head(lo, hi, c, k))
         d = self._docs[lo : lo + head].astype(np.intp)
         if not in_buf:
             buf[cand] = 1.0  # marks the candidates (in the buffer they hold weights > 0)
@@ -567,13 +569,27 @@ class BM25Search:
             if rank < len(buf) // stride:
                 sample = buf[::stride].copy()
                 sample.partition(len(sample) - rank)
-                higher = buf >= sample[len(sample) - rank]
-                if np.count_nonzero(higher) >= k:
-                    mask = higher
+                guess = sample[len(sample) - rank]
+                if guess > theta:
+                    higher = buf >= guess
+                    if np.count_nonzero(higher) >= k:
+                        mask = higher
         cand = np.flatnonzero(mask)
         s = buf.take(cand)
         buf.fill(0)
         return _top_k(cand, s, k)
+
+    def _head(self, lo: int, hi: int, c: int, k: int) -> int:
+        """How many leading postings (impact order) of a term counted ``c`` times hold its top
+        k rows, by ``c * weight`` in float32 then row: the first k, and when ``c`` is not a power
+        of two (its products may round two weights to one value, whose lower row then wins
+        whatever its weight) every later one whose product equals the k-th's."""
+        head = min(k, hi - lo)
+        if c & (c - 1) == 0 or head == hi - lo:
+            return head
+        w, f = self._w, np.float32(c)
+        cut = f * w[lo + head - 1]
+        return bisect.bisect_left(range(lo, hi), True, key=lambda i: f * w[i] < cut)
 
     def _prefix(self, lo: int, hi: int, c: int, theta: float, rest: float) -> int:
         """How many leading postings (impact order) of a term can bring in a row that reaches
