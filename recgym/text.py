@@ -389,10 +389,11 @@ class _Memo(dict):
         """:meth:`_codes_joined` for many texts, in pyarrow's compiled kernels: lowercase, split
         and distinct words with their positions (``dictionary_encode``); Python sees only the
         distinct words. pyarrow splits on ASCII whitespace only and lowercases only ASCII, so
-        texts with other characters are folded and lowercased here first, and other whitespace
-        stays inside words, where the analysis of a word splits on it: every character that is
-        not a letter, digit or mark separates tokens, so a word split at one or kept whole gives
-        the same tokens."""
+        texts with other characters are folded, lowercased and split (into words joined by
+        spaces) here first. Whitespace that pyarrow does not split on in ASCII texts
+        (``\x1c``-``\x1f``) stays inside words, where the analysis of a word splits on it: every
+        character that is not a letter, digit or mark separates tokens, so a word split at one or
+        kept whole gives the same tokens."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
