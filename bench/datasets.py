@@ -8,8 +8,8 @@ brand, color, bullet points on 70% of the products, an HTML description on half 
 judged products per query, 40% of the queries in the small version) once, then times
 ``recgym.datasets.esci.load`` (small version, every product of the locale in the catalog) and
 ``BM25.index`` of the loaded catalog, with the peak memory of the process. Every product is in
-locale ``us``, so the whole 1.8M are indexed (ESCI's own us catalog has about 1.2M). Needs pyarrow
-(``pip install recgym[data]``).
+locale ``us``, so the whole 1.8M are indexed (ESCI's own us catalog has about 1.2M). pyarrow, a
+core dependency, writes and reads the parquet files.
 """
 
 from __future__ import annotations
