@@ -27,8 +27,9 @@ reach the top k; candidates that cannot reach ``theta`` even with every remainin
 the others get the remaining terms' weights (dense rows, or a scan of the postings against the
 buffer). A frequent term that must be accumulated adds its weight to the candidates through its
 dense row and brings in new candidates only from the head of its impact-ordered postings, as far as
-a new item could still reach ``theta``; the last term, at most k of them. When the frequent terms
-left (two or more) have many postings to accumulate (more than n_items * (terms left + 2) / 256),
+a new item could still reach ``theta``; the last term, only its first k (and those tied with the
+k-th, for a repeated term whose float32 products can tie). When the frequent terms left (two or
+more) have many postings to accumulate (more than n_items * (terms left + 2) / 256),
 their dense rows are added to the whole score buffer instead: a few sequential passes over n_items
 floats cost less than scattered updates of that many postings; the rows reaching ``theta``, or a
 higher threshold guessed from a sample when many do and checked by a count, are the candidates.
