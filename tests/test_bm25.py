@@ -113,15 +113,18 @@ CASES = [(seed, "default") for seed in range(20)] + [(seed, "dense") for seed in
 # queries at a time were accumulated at once; MaxScore ending with a pass over the dense rows of
 # its frequent terms whenever it can, taking the rows above theta, or above a guessed higher
 # threshold (the guess of rank k * margin + 4 in a sample: with margin 0 it is too high whenever
-# k > 4, and the pass must fall back on theta); every posting of many queries at once.
+# k > 4, and the pass must fall back on theta); the same, except that two frequent terms left
+# take the rows that are no candidates from their pair's head; every posting of many queries at
+# once.
 _MAXSCORE = {"_EXHAUSTIVE_POSTINGS": -1, "_RARE_MIN_BATCH": 1 << 62, "_DENSE_PASS": 0}
-_DENSE = {**_MAXSCORE, "_DENSE_PASS": 1 << 62, "_GUESS_ABOVE": 1 << 62}
+_DENSE = {**_MAXSCORE, "_DENSE_PASS": 1 << 62, "_GUESS_ABOVE": 1 << 62, "_PAIRS": False}
 PATHS = {
     "maxscore": _MAXSCORE,
     "rare-product": {**_MAXSCORE, "_RARE_MIN_BATCH": 1, "_RARE_BATCH": 3},
     "dense-pass": _DENSE,
     "dense-pass-guess": {**_DENSE, "_GUESS_ABOVE": 0},
     "dense-pass-guess-too-high": {**_DENSE, "_GUESS_ABOVE": 0, "_GUESS_MARGIN": 0.0},
+    "pair-head": {**_DENSE, "_PAIRS": True},
     "exhaustive": {"_EXHAUSTIVE_POSTINGS": 1 << 62},
 }
 
@@ -300,6 +303,114 @@ def test_repeated_term_ties_made_by_rounding(monkeypatch):
             np.testing.assert_array_equal(scores[0], s[expected])
 
 
+@pytest.mark.parametrize("head", [4, 12, 64, 4096])
+def test_pair_heads_short_or_long_give_the_dense_pass_results(head, monkeypatch):
+    # Heads of a few rows, or of every row: results equal to the dense pass's, to the bit.
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
+    monkeypatch.setattr(bm25_module, "_PAIR_HEAD", head)
+    monkeypatch.setattr(search_module, "_SAMPLE", 8)
+    monkeypatch.setattr(search_module, "_PROBE_RATIO", np.inf)  # no probe ends MaxScore early
+    rng = np.random.default_rng(head)
+    words = _words(rng, 30)
+    p = 1 / np.arange(1, 31) ** 0.8
+    titles = [
+        " ".join(rng.choice(words, size=int(rng.integers(1, 12)), p=p / p.sum()))
+        for _ in range(800)
+    ]
+    queries = [" ".join(rng.choice(words, size=int(rng.integers(2, 6)))) for _ in range(150)]
+    r = BM25(tokenizer=PLAIN)
+    r.index(titles)
+    for k in (1, 2, 5, 20):  # pairs serve k up to half their head
+        with monkeypatch.context() as m:
+            _use_path(m, "dense-pass")
+            want = r.search(queries, k)
+        with monkeypatch.context() as m:
+            _use_path(m, "pair-head")
+            calls = _count_calls(m, search_module.BM25Search, "_pair_finish")
+            got = r.search(queries, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        assert (calls[0] > 0) == (2 * k <= head)
+
+
+def _count_calls(monkeypatch, cls, name) -> list[int]:
+    """Count the calls of method ``name`` of ``cls`` (in a one-item list)."""
+    calls = [0]
+    method = getattr(cls, name)
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return method(*args, **kwargs)
+
+    monkeypatch.setattr(cls, name, counted)
+    return calls
+
+
+def test_pair_head_full_of_candidates(monkeypatch):
+    # The rows of the pair (a, b) with the largest sums are the short titles, which the rare
+    # term x makes candidates: a head of 4 holds no other row. Those candidates beat every row
+    # after the head, so the top 2 is among them.
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)  # x (6 of 56 items) is rare
+    monkeypatch.setattr(bm25_module, "_PAIR_HEAD", 4)
+    monkeypatch.setattr(search_module, "_PROBE_RATIO", np.inf)  # no probe ends MaxScore early
+    titles = ["a b x"] * 6 + ["a b y z w"] * 20 + ["a y", "b z", "y z w v"] * 10
+    r, ref = BM25(tokenizer=PLAIN), RankBM25(tokenizer=PLAIN)
+    r.index(titles)
+    ref.index(titles)
+    _use_path(monkeypatch, "pair-head")
+    calls = _count_calls(monkeypatch, search_module.BM25Search, "_pair_finish")
+    for k in (1, 2):
+        _assert_same(r.search(["x a b"], k), ref.search(["x a b"], k), ["x a b"])
+    assert calls == [2]
+
+
+def test_pair_heads_are_the_top_rows_of_each_pair():
+    rng = np.random.default_rng(0)
+    n_dense, n = 7, 500
+    # few distinct weights and many zeros: ties everywhere
+    dense = (rng.integers(0, 4, size=(n_dense, n)) * rng.integers(0, 2, size=(n_dense, n))).astype(
+        np.float32
+    ) / np.float32(3)
+    dense[3] = 0  # a row without a single weight
+    for head in (1, 5, 64, 1000):
+        pair_id, ptr, rows, sums = bm25_module._pair_heads(dense, head)
+        assert np.array_equal(pair_id, pair_id.T) and np.all(np.diag(pair_id) == -1)
+        assert sorted(pair_id[pair_id >= 0].tolist()) == sorted(list(range(21)) * 2)
+        for a in range(n_dense):
+            for b in range(a + 1, n_dense):
+                p = pair_id[a, b]
+                total = dense[a] + dense[b]
+                nonzero = np.flatnonzero(total)
+                want = nonzero[np.lexsort((nonzero, -total[nonzero]))][:head]
+                np.testing.assert_array_equal(rows[ptr[p] : ptr[p + 1]], want)
+                np.testing.assert_array_equal(sums[ptr[p] : ptr[p + 1]], total[want])
+
+
+def test_pair_heads_only_among_the_densest_terms(monkeypatch):
+    monkeypatch.setattr(bm25_module, "_PAIR_TERMS", 3)
+    dense = np.zeros((5, 10), dtype=np.float32)
+    for i, count in enumerate([2, 9, 4, 7, 1]):
+        dense[i, :count] = 1.0
+    pair_id = bm25_module._pair_heads(dense, 4)[0]
+    assert np.flatnonzero(pair_id.max(axis=1) >= 0).tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rows_reaching_holds_the_top_k(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30_000))
+    values = rng.integers(0, int(rng.choice([2, 5, 1000])), size=n).astype(np.float32)
+    values *= rng.random(n) < rng.choice([0.01, 0.5, 1.0])
+    k = int(rng.integers(1, n + 1))
+    got = bm25_module._rows_reaching(values, k)
+    nonzero = np.flatnonzero(values)
+    top = nonzero[np.argsort(-values[nonzero], kind="stable")][:k]
+    assert set(top.tolist()) <= set(got.tolist())
+    assert np.all(values[got] > 0) and np.all(np.diff(got) > 0)
+
+
 def test_dense_pass_guess_never_lets_unmatched_rows_in(monkeypatch):
     # With the guess always tried, a sample of mostly zeros guesses 0: it must not be taken.
     monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
@@ -376,6 +487,8 @@ def test_index_state_round_trip(tmp_path):
         BM25().load_index_state({**loaded, "weights": loaded["weights"][:-1]})
     with pytest.raises(ValueError):
         BM25().load_index_state({"meta": loaded["meta"]})
+    with pytest.raises(ValueError):
+        BM25().load_index_state({**loaded, "pair_rows": loaded["pair_rows"][:-1]})
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -15,7 +15,10 @@ the query counts once per occurrence (as in rank_bm25). ``k1=0.9, b=0.4`` are An
 (CSR: the postings of a term are contiguous; float32 weights, int32 rows). Each term also keeps its
 largest weight and its 10th/100th/1000th/10000th largest. The frequent terms (in at least 1/16 of
 the items) also get a dense float32 row of weights, and their postings are kept in impact order
-(weight descending, row ascending); the others' postings are sorted by row. A catalog is
+(weight descending, row ascending); the others' postings are sorted by row. For each pair of
+the 24 most frequent of those, the index keeps the 4,096 rows with the largest sum of the two
+weights, in (sum descending, row ascending) order: MaxScore ending with two frequent terms takes
+its rows outside the candidates from there. A catalog is
 tokenised in pyarrow's compiled string kernels, Python analysing only the distinct words (see
 :class:`~recgym.text.Vocabulary`); the postings are counted by scipy's COO to CSR conversion (a
 counting sort) and put in impact order by one sort of packed keys (an argsort where those keys
@@ -31,7 +34,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import pairwise
+from itertools import combinations, pairwise
 from typing import Any
 
 import numpy as np
@@ -39,7 +42,7 @@ from scipy import sparse
 
 from recgym.catalog import Catalog
 from recgym.retrievers.base import check_search, empty_results
-from recgym.retrievers.bm25_search import BM25Search
+from recgym.retrievers.bm25_search import BM25Search, _top_k
 from recgym.text import Tokenizer, Vocabulary
 
 __all__ = ["BM25"]
@@ -49,6 +52,13 @@ VERSION = "1"
 # dense float32 row of weights, so that MaxScore looks them up in O(1) per candidate.
 _DENSE_FRACTION = 16
 _DENSE_MIN_ITEMS = 1024
+# Pairs of frequent terms: for each pair of dense rows (among the _PAIR_TERMS terms in most items),
+# the _PAIR_HEAD rows with the largest sum of the two weights, ranked by (sum descending, row
+# ascending). MaxScore ending with two such terms takes the rows that are not candidates from
+# there instead of adding the two rows for every item (bm25_search._pair_finish).
+_PAIR_HEAD = 4096
+_PAIR_TERMS = 24
+_PAIR_SAMPLE = 4096  # values sampled to guess a pair head's threshold
 # The k' for which each term keeps its k'-th largest weight.
 _KTH_LEVELS = np.array([10, 100, 1000, 10000])
 # Bits of the packed sort keys of _impact_order (a uint64); tests set 0 to force the argsort.
@@ -121,7 +131,8 @@ class BM25(BM25Search):
         if self._vocab is None:
             return 0
         arrays = (self._indptr, self._docs, self._w, self._maxw, self._kth, self._dense)
-        return sum(a.nbytes for a in arrays) + self._dense_row.nbytes
+        pairs = (self._pair_id, self._pair_ptr, self._pair_rows, self._pair_scores)
+        return sum(a.nbytes for a in (*arrays, *pairs)) + self._dense_row.nbytes
 
     def index_state(self) -> dict[str, np.ndarray]:
         """The index as named arrays (the :class:`~recgym.retrievers.base.IndexState` protocol):
@@ -142,6 +153,11 @@ class BM25(BM25Search):
             "kth_weight": self._kth,
             "dense": self._dense,
             "dense_row": self._dense_row,
+            "pair_head": np.array([self._pair_head], dtype=np.int64),
+            "pair_id": self._pair_id,
+            "pair_ptr": self._pair_ptr,
+            "pair_rows": self._pair_rows,
+            "pair_scores": self._pair_scores,
         }
 
     def load_index_state(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -152,6 +168,10 @@ class BM25(BM25Search):
             offsets, indptr = arrays["term_offsets"], arrays["indptr"]
             docs, w, kth = arrays["docs"], arrays["weights"], arrays["kth_weight"]
             dense, dense_row = arrays["dense"], arrays["dense_row"]
+            (pair_head,) = (int(x) for x in arrays["pair_head"])
+            pair_id, pair_ptr = arrays["pair_id"], arrays["pair_ptr"]
+            pair_rows, pair_scores = arrays["pair_rows"], arrays["pair_scores"]
+            n_pairs = len(pair_ptr) - 1
             ok = (
                 offsets.shape == (v + 1,)
                 and indptr.shape == (v + 1,)
@@ -164,6 +184,15 @@ class BM25(BM25Search):
                 and dense.ndim == 2
                 and dense.shape[1] == n
                 and dense_row.shape == (v,)
+                and pair_head > 0
+                and pair_id.shape == (len(dense), len(dense))
+                and int(pair_id.max(initial=-1)) < n_pairs
+                and pair_ptr.dtype == np.int64
+                and n_pairs >= 0
+                and pair_rows.dtype == np.int32
+                and pair_scores.dtype == np.float32
+                and pair_rows.shape == pair_scores.shape == (int(pair_ptr[-1]),)
+                and int(np.diff(pair_ptr).max(initial=0)) <= pair_head
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not a BM25 index state: {e}") from None
@@ -179,6 +208,9 @@ class BM25(BM25Search):
         self._indptr, self._docs, self._w = indptr, docs, w
         self._maxw, self._kth = arrays["max_weight"], kth
         self._dense, self._dense_row = dense, dense_row
+        self._pair_head = pair_head
+        self._pair_id, self._pair_ptr = pair_id, pair_ptr
+        self._pair_rows, self._pair_scores = pair_rows, pair_scores
         self._local = threading.local()
         self._csr: tuple[np.ndarray, ...] | None = None  # built on first use
 
@@ -236,8 +268,58 @@ class BM25(BM25Search):
         self._vocab = vocab
         self._indptr, self._docs, self._w, self._maxw, self._kth = indptr, docs, w, maxw, kth
         self._dense, self._dense_row = dense, dense_row
+        self._pair_head = _PAIR_HEAD
+        self._pair_id, self._pair_ptr, self._pair_rows, self._pair_scores = _pair_heads(
+            dense, _PAIR_HEAD
+        )
         self._local = threading.local()
         self._csr: tuple[np.ndarray, ...] | None = None  # built on first use
+
+
+def _pair_heads(
+    dense: np.ndarray, head: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each pair of dense rows among the ``_PAIR_TERMS`` with most nonzero entries, the
+    ``head`` rows of largest sum of the two (all its nonzero rows if fewer), ranked by (sum
+    descending, row ascending). Returns ``(pair_id, ptr, rows, sums)``: ``pair_id[a, b]`` (the
+    same as ``pair_id[b, a]``; -1 for no pair) indexes ``ptr``, and the head of pair ``p`` is
+    ``rows[ptr[p]:ptr[p + 1]]`` / ``sums[...]``. A sum is the float32 sum of two weights, the
+    same in either order."""
+    n_dense, n = dense.shape
+    pair_id = np.full((n_dense, n_dense), -1, dtype=np.int64)
+    densest = np.argsort(-np.count_nonzero(dense, axis=1), kind="stable")[:_PAIR_TERMS]
+    pairs = list(combinations(np.sort(densest).tolist(), 2))
+    ptr = np.zeros(len(pairs) + 1, dtype=np.int64)
+    heads_rows, heads_sums = [], []
+    total = np.empty(n, dtype=np.float32)
+    for p, (a, b) in enumerate(pairs):
+        pair_id[a, b] = pair_id[b, a] = p
+        np.add(dense[a], dense[b], out=total)
+        top = _rows_reaching(total, head)
+        rows, sums = _top_k(top, total.take(top), head)
+        heads_rows.append(rows.astype(np.int32))
+        heads_sums.append(sums)
+        ptr[p + 1] = ptr[p] + len(rows)
+    if not pairs:
+        return pair_id, ptr, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+    return pair_id, ptr, np.concatenate(heads_rows), np.concatenate(heads_sums)
+
+
+def _rows_reaching(values: np.ndarray, k: int) -> np.ndarray:
+    """The rows of ``values`` (>= 0) reaching some threshold that at least ``k`` of them reach, or
+    every nonzero row: a superset of the rows of the k largest values. The threshold is guessed
+    from a strided sample (an exact ``np.partition`` of all values costs several times more on
+    value sets with many zeros and ties)."""
+    stride = max(1, len(values) // _PAIR_SAMPLE)
+    sample = np.sort(values[::stride])
+    for margin in (1.25, 4.0):
+        rank = int(k * margin / stride) + 1
+        if rank > len(sample) or sample[-rank] <= 0:
+            break
+        rows = np.flatnonzero(values >= sample[-rank])
+        if len(rows) >= k:
+            return rows
+    return np.flatnonzero(values)
 
 
 def _impact_order(

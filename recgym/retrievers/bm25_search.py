@@ -33,6 +33,10 @@ more) have many postings to accumulate (more than n_items * (terms left + 2) / 2
 their dense rows are added to the whole score buffer instead: a few sequential passes over n_items
 floats cost less than scattered updates of that many postings; the rows reaching ``theta``, or a
 higher threshold guessed from a sample when many do and checked by a count, are the candidates.
+When those frequent terms are two, each counted once, and k is at most half of the index's pair
+heads, no pass is needed: the rows that are no candidates score the pair's sum alone, and the
+index holds the rows of the largest sums of every pair of frequent terms in ranking order (see
+``_pair_finish``).
 The top k is selected by ``np.partition`` over the candidates only, on
 uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row ascending), so ties
 need no second pass. Apart from that dense pass, nothing is O(number of items) per query.
@@ -87,6 +91,9 @@ _DENSE_PASS = 256
 _GUESS_ABOVE = 3
 _GUESS_SAMPLE = 4096
 _GUESS_MARGIN = 1.5
+# MaxScore ending with two frequent terms takes the other rows from their pair's head (built by
+# bm25._pair_heads) when k is at most half of it; tests set False to force the dense pass.
+_PAIRS = True
 _EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
 _LITTLE = sys.byteorder == "little"
 _TINY = np.finfo(np.float32).tiny  # the least weight
@@ -398,6 +405,12 @@ class BM25Search:
             if all_dense[j] and _DENSE_PASS * sum(
                 p_hi[i] - p_lo[i] for i in range(j, m) if not rest[i] * (1 + _EPS) < theta
             ) > self.n_items * (m - j + 2):
+                if _PAIRS and m - j == 2 and cnt[j] == cnt[j + 1] == 1 and 2 * k <= self._pair_head:
+                    pair = int(self._pair_id[dense[j], dense[j + 1]])
+                    if pair >= 0:
+                        return self._pair_finish(
+                            pair, dense[j], dense[j + 1], first, parts, in_buf, k, buf
+                        )
                 return self._dense_pass(cnt[j:], dense[j:], first, parts, in_buf, theta, k, buf)
             lo, hi, c = p_lo[j], p_hi[j], cnt[j]
             if dense[j] >= 0 and hi - lo > 2 * sample:
@@ -579,6 +592,40 @@ class BM25Search:
         s = buf.take(cand)
         buf.fill(0)
         return _top_k(cand, s, k)
+
+    def _pair_finish(
+        self,
+        pair: int,
+        ra: int,
+        rb: int,
+        first: np.ndarray,
+        parts: list[np.ndarray],
+        in_buf: bool,
+        k: int,
+        buf: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The end of MaxScore when the two terms left, each counted once, have the dense rows
+        ``ra`` and ``rb`` of the pair ``pair`` (see ``bm25._pair_heads``), whose head holds at
+        least ``2 * k`` rows or all of its rows. The candidates get both weights from the dense
+        rows. Any other row scores the pair's sum alone (as in :meth:`_dense_pass`), and is
+        ranked by (sum, row) as the top k is, so the best k of them are the first k rows of the
+        head that are no candidates: the first ``k + len(candidates)`` rows of the head hold them.
+        When the head has fewer than k such rows, it is complete, or more than k candidates fill
+        it: each of those scores at least its sum (weights are >= 0) and comes before every row
+        after the head, which then cannot make the top k. Leaves the buffer all zero."""
+        lo, hi = self._pair_ptr[pair : pair + 2].tolist()
+        cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        end = min(hi, lo + k + len(cand))
+        head = self._pair_rows[lo:end]
+        if not in_buf:
+            buf[cand] = 1.0  # marks the candidates (in the buffer they hold weights > 0)
+        new = np.flatnonzero(buf.take(head) == 0)[:k]
+        s = buf.take(cand) if in_buf else first.copy()
+        buf[cand] = 0
+        s += self._dense[ra].take(cand)
+        s += self._dense[rb].take(cand)
+        rows = np.concatenate((cand, head.take(new)))
+        return _top_k(rows, np.concatenate((s, self._pair_scores[lo:end].take(new))), k)
 
     def _head(self, lo: int, hi: int, c: int, k: int) -> int:
         """How many leading postings (impact order) of a term counted ``c`` times hold its top
