@@ -254,7 +254,7 @@ class BM25Search:
         the product's fixed cost."""
         q = np.array(chunk, dtype=np.intp)
         rare = plan.rare[q]
-        mixed = (rare > 0) & (plan.start[q + 1] - plan.start[q] > rare) & ~plan.repeats[q]
+        mixed = (rare > 0) & ~plan.repeats[q]
         if mixed.sum() < _RARE_MIN_BATCH:
             return {}
         q, rare = q[mixed], rare[mixed]
