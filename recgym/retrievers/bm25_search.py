@@ -7,39 +7,39 @@ query's term weights are added in float32 in one fixed order (its terms without 
 those with one, each group by decreasing upper bound), whichever path scores it, so all paths
 give the same bits and a query's result never depends on the batch it came in.
 
-*Short queries, many at once.* Queries whose terms have at most ``_EXHAUSTIVE_POSTINGS`` postings
-in all (a few thousand; most requests on a catalog of tens of thousands of items), and no repeated
-term, are scored exhaustively when a batch holds at least a few of them: one sparse product
-(queries x terms) @ (terms x items) in scipy's compiled CSR kernel, entries below the query's
-single-term bound of the k-th best score dropped, and one sort of ``(query, ~score_bits, row)``
-uint64 keys for the top k of all of them. A few dozen numpy calls per batch instead of per query.
+*Short queries, many at once.* Queries whose terms have at most ``_EXHAUSTIVE_POSTINGS`` postings in
+all (8,192 for k up to 100, fewer for larger k; most requests on a catalog of tens of thousands of
+items), and no repeated term, are scored exhaustively when a batch holds at least a few of them: one
+sparse product (queries x terms) @ (terms x items) in scipy's compiled CSR kernel, entries below the
+query's single-term bound of the k-th best score dropped, and one sort of ``(query, ~score_bits,
+row)`` uint64 keys for the top k of all of them. A few dozen numpy calls per batch instead of per
+query.
 
 *Other queries: MaxScore* (Turtle & Flood, 1995), one by one. Terms are taken in the order above
-(rare terms first, in effect) and their postings accumulated into a dense score buffer until the
-sum of the upper bounds of the remaining (frequent) terms falls below ``theta``, a lower bound of
-the k-th best score. Queries with terms of both kinds (and no repeated term) have their rare terms
-accumulated a few dozen queries at a time, by the same sparse product, and MaxScore goes on from
-their first frequent term. ``theta`` starts at the best k-th largest weight of a single query term
-(precomputed) and is raised with scores of real items: the candidates' partial scores, their full
-scores when all remaining terms have dense rows (a ``take`` per term), or the full scores of the
-items heading a frequent term's impact-ordered postings. No item outside the candidates can then
-reach the top k; candidates that cannot reach ``theta`` even with every remaining term are dropped,
-the others get the remaining terms' weights (dense rows, or a scan of the postings against the
-buffer). A frequent term that must be accumulated adds its weight to the candidates through its
-dense row and brings in new candidates only from the head of its impact-ordered postings, as far as
-a new item could still reach ``theta``; the last term, only its first k (and those tied with the
-k-th, for a repeated term whose float32 products can tie). When the frequent terms left (two or
-more) have many postings to accumulate (more than n_items * (terms left + 2) / 256),
-their dense rows are added to the whole score buffer instead: a few sequential passes over n_items
-floats cost less than scattered updates of that many postings; the rows reaching ``theta``, or a
-higher threshold guessed from a sample when many do and checked by a count, are the candidates.
-When those frequent terms are two, each counted once, and k is at most half of the index's pair
-heads, no pass is needed: the rows that are no candidates score the pair's sum alone, and the
-index holds the rows of the largest sums of every pair of frequent terms in ranking order (see
-``_pair_finish``).
-The top k is selected by ``np.partition`` over the candidates only, on
-uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row ascending), so ties
-need no second pass. Apart from that dense pass, nothing is O(number of items) per query.
+(rare terms first, in effect) and their postings accumulated into a dense score buffer until the sum
+of the upper bounds of the remaining (frequent) terms falls below ``theta``, a lower bound of the
+k-th best score. Queries with rare terms (and no repeated term) have those accumulated a few dozen
+queries at a time, by the same sparse product, and MaxScore goes on from their first frequent term
+(queries of rare terms only then hold their full scores and end at once). ``theta`` starts at the
+best k-th largest weight of a single query term (precomputed) and is raised with scores of real
+items: the candidates' partial scores, their full scores when all remaining terms have dense rows (a
+``take`` per term), or the full scores of the items heading a frequent term's impact-ordered
+postings. No item outside the candidates can then reach the top k; candidates that cannot reach
+``theta`` even with every remaining term are dropped, the others get the remaining terms' weights
+(dense rows, or a scan of the postings against the buffer). A frequent term that must be accumulated
+adds its weight to the candidates through its dense row and brings in new candidates only from the
+head of its impact-ordered postings, as far as a new item could still reach ``theta``; the last
+term, only its first k (and those tied with the k-th, for a repeated term whose float32 products can
+tie). When the frequent terms left (two or more) have many postings to accumulate (more than n_items
+times (terms left + 2) / 256), their dense rows are added to the whole score buffer instead: a few
+sequential passes over n_items floats cost less than scattered updates of that many postings; the
+rows reaching ``theta``, or a higher threshold guessed from a sample when many do and checked by a
+count, are the candidates. When those frequent terms are two, each counted once, and k is at most
+half of the index's pair heads, no pass is needed: the rows that are no candidates score the pair's
+sum alone, and the index holds the rows of the largest sums of every pair of frequent terms in
+ranking order (see ``_pair_finish``). The top k is selected by ``np.partition`` over the candidates
+only, on uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row ascending),
+so ties need no second pass. Apart from that dense pass, nothing is O(number of items) per query.
 
 Candidates are selected with ``take(flatnonzero(mask))`` rather than ``x[mask]``: numpy's boolean
 indexing costs about twice as much on masks that are neither mostly true nor mostly false.
@@ -71,17 +71,17 @@ _PROBE_RATIO = 0.5
 # Estimate theta from this many heaviest postings (at least 4k) of a term in impact order.
 _SAMPLE = 1024
 # Queries with at most this many postings in all are scored exhaustively, many at once (one
-# sparse product and one sort), rather than one by one with MaxScore.
+# sparse product and one sort), rather than one by one with MaxScore, for k up to _EXHAUSTIVE_K.
+# For larger k the bound is divided by k / _EXHAUSTIVE_K: more of the product's entries then
+# reach the k-th best bound and are sorted, while MaxScore's cost grows less (at 100k items and
+# k = 1000, bounds of 500 to 2,000 postings were 4% faster than 8,192).
 _EXHAUSTIVE_POSTINGS = 8192
-# ... for k up to _EXHAUSTIVE_K; for larger k, the bound shrinks as k / _EXHAUSTIVE_K grows: more
-# of the product's entries then reach the k-th best bound and are sorted, while MaxScore's cost
-# grows less (at 100k items and k = 1000, 1,000 to 2,000 postings were best: 4% faster than 8,192).
 _EXHAUSTIVE_K = 100
 _EXHAUSTIVE_BATCH = 256  # queries per sparse product
 _EXHAUSTIVE_MIN_BATCH = 4  # fewer such queries in a batch take MaxScore
 # MaxScore takes the other queries this many at a time; the rare terms (no dense row) of those
-# with frequent terms too (and no repeated term) are accumulated for all of them at once (one
-# sparse product), when at least _RARE_MIN_BATCH of them share its fixed cost.
+# without a repeated term are accumulated for all of them at once (one sparse product), when at
+# least _RARE_MIN_BATCH of them share its fixed cost.
 _RARE_BATCH = 64
 _RARE_MIN_BATCH = 4
 # Candidates are dropped before a look-up only when fewer than this share of them remain.
@@ -247,11 +247,11 @@ class BM25Search:
     def _accumulate_rare(
         self, plan: _Plan, chunk: list[int]
     ) -> dict[int, tuple[int, np.ndarray, np.ndarray]]:
-        """For the queries of ``chunk`` with terms both with and without a dense row (and no
-        repeated term): the rows of their terms without one, which come first in plan order, and
-        their partial scores, by one sparse product for all of them. Query -> ``(number of such
-        terms, rows, partial scores)``; empty when fewer than ``_RARE_MIN_BATCH`` queries share
-        the product's fixed cost."""
+        """For the queries of ``chunk`` with terms without a dense row (and no repeated term):
+        the rows of those terms, which come first in plan order, and their partial scores (full
+        scores for a query without other terms), by one sparse product for all of them. Query ->
+        ``(number of such terms, rows, partial scores)``; empty when fewer than
+        ``_RARE_MIN_BATCH`` queries share the product's fixed cost."""
         q = np.array(chunk, dtype=np.intp)
         rare = plan.rare[q]
         mixed = (rare > 0) & ~plan.repeats[q]
