@@ -26,8 +26,9 @@ median over rounds of the ratio within a round, since the machine's speed drifts
   ``encode_batch``; bm25s: ``index((ids, vocab))`` on those same ids (the bm25s-numpy instance);
   rank_bm25: ``BM25Okapi`` on token lists.
 * **memory**: bytes of the index arrays (recgym: postings, weights, dense rows of frequent terms,
-  per-term bounds; bm25s: its CSC ``data``/``indices``/``indptr``). Vocabulary dicts are left out of
-  both. rank_bm25 keeps one Python dict per item: its size is ``sys.getsizeof`` of those dicts.
+  per-term bounds, heads of pairs of frequent terms; bm25s: its CSC ``data``/``indices``/
+  ``indptr``). Vocabulary dicts are left out of both. rank_bm25 keeps one Python dict per item:
+  its size is ``sys.getsizeof`` of those dicts.
 * **search**: a batch of queries at top-100 and top-1000. recgym gets the raw query strings (its
   time includes query tokenisation); bm25s gets the query token lists already made (tokenisation
   excluded, in its favour). bm25s-numba is compiled by a warm-up call before timing, and run with

@@ -124,7 +124,7 @@ PATHS = {
     "dense-pass": _DENSE,
     "dense-pass-guess": {**_DENSE, "_GUESS_ABOVE": 0},
     "dense-pass-guess-too-high": {**_DENSE, "_GUESS_ABOVE": 0, "_GUESS_MARGIN": 0.0},
-    "pair-head": {**_DENSE, "_PAIRS": True},
+    "pair-head": {**_DENSE, "_PAIRS": True, "_PAIR_CANDIDATES": 0},
     "exhaustive": {"_EXHAUSTIVE_POSTINGS": 1 << 62},
 }
 

@@ -96,8 +96,13 @@ _GUESS_ABOVE = 3
 _GUESS_SAMPLE = 4096
 _GUESS_MARGIN = 1.5
 # MaxScore ending with two frequent terms takes the other rows from their pair's head (built by
-# bm25._pair_heads) when k is at most half of it; tests set False to force the dense pass.
+# bm25._pair_heads) when k is at most half of it and it has at most n_items / _PAIR_CANDIDATES
+# candidates: each costs a few random look-ups and a place in the final partition, where the dense
+# pass costs a sequential add per item and term (on an ESCI-sized catalog of 1.8M items, with
+# candidates by the hundred thousand, pair heads without that bound made top-100 1.1x slower).
+# Tests set _PAIRS False to force the dense pass.
 _PAIRS = True
+_PAIR_CANDIDATES = 8
 _EPS = 1e-5  # relative slack on MaxScore bounds, far above float32 accumulation error
 _LITTLE = sys.byteorder == "little"
 _TINY = np.finfo(np.float32).tiny  # the least weight
@@ -410,7 +415,13 @@ class BM25Search:
             if all_dense[j] and _DENSE_PASS * sum(
                 p_hi[i] - p_lo[i] for i in range(j, m) if not rest[i] * (1 + _EPS) < theta
             ) > self.n_items * (m - j + 2):
-                if _PAIRS and m - j == 2 and cnt[j] == cnt[j + 1] == 1 and 2 * k <= self._pair_head:
+                if (
+                    _PAIRS
+                    and m - j == 2
+                    and cnt[j] == cnt[j + 1] == 1
+                    and 2 * k <= self._pair_head
+                    and n_cand * _PAIR_CANDIDATES <= self.n_items
+                ):
                     pair = int(self._pair_id[dense[j], dense[j + 1]])
                     if pair >= 0:
                         return self._pair_finish(
