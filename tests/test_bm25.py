@@ -491,6 +491,39 @@ def test_index_state_round_trip(tmp_path):
         BM25().load_index_state({**loaded, "pair_rows": loaded["pair_rows"][:-1]})
 
 
+def test_index_state_with_bad_pair_heads_is_refused(monkeypatch):
+    # Shapes and dtypes right, values wrong: each would crash the search or, worse, give wrong
+    # results (heads of 16 rows read as heads of 4,096 serve k up to 2,048).
+    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
+    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
+    monkeypatch.setattr(bm25_module, "_PAIR_HEAD", 16)
+    rng = np.random.default_rng(1)
+    words = _words(rng, 12)
+    r = BM25(tokenizer=PLAIN)
+    r.index([" ".join(rng.choice(words, size=int(rng.integers(1, 8)))) for _ in range(500)])
+    state = r.index_state()
+    assert len(state["pair_ptr"]) > 2 and int(state["pair_head"][0]) == 16
+    BM25(tokenizer=PLAIN).load_index_state(state)  # as saved: fine
+    rows, sums, ptr = state["pair_rows"], state["pair_scores"], state["pair_ptr"]
+    swapped = rows.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]
+    pair_id = state["pair_id"].copy()
+    pair_id[0, 1] = -1  # no longer symmetric
+    bad = {
+        "rows out of range": {"pair_rows": rows + np.int32(1000)},
+        "head size claimed larger": {"pair_head": np.array([4096])},
+        "rows out of ranking order": {"pair_rows": swapped},
+        "sums not those of the rows": {"pair_scores": sums * np.float32(2)},
+        "pointers not from 0": {"pair_ptr": ptr + 1},
+        "pair ids not symmetric": {"pair_id": pair_id},
+        "pair ids of another dtype": {"pair_id": state["pair_id"].astype(np.int32)},
+    }
+    for name, change in bad.items():
+        with pytest.raises(ValueError):
+            BM25(tokenizer=PLAIN).load_index_state({**state, **change})
+            pytest.fail(name)
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("packed", [True, False])
 def test_impact_order_matches_lexsort(seed, packed):

@@ -171,7 +171,6 @@ class BM25(BM25Search):
             (pair_head,) = (int(x) for x in arrays["pair_head"])
             pair_id, pair_ptr = arrays["pair_id"], arrays["pair_ptr"]
             pair_rows, pair_scores = arrays["pair_rows"], arrays["pair_scores"]
-            n_pairs = len(pair_ptr) - 1
             ok = (
                 offsets.shape == (v + 1,)
                 and indptr.shape == (v + 1,)
@@ -184,20 +183,19 @@ class BM25(BM25Search):
                 and dense.ndim == 2
                 and dense.shape[1] == n
                 and dense_row.shape == (v,)
-                and pair_head > 0
+                and pair_id.dtype == np.int64
                 and pair_id.shape == (len(dense), len(dense))
-                and int(pair_id.max(initial=-1)) < n_pairs
                 and pair_ptr.dtype == np.int64
-                and n_pairs >= 0
+                and pair_ptr.ndim == 1
                 and pair_rows.dtype == np.int32
                 and pair_scores.dtype == np.float32
                 and pair_rows.shape == pair_scores.shape == (int(pair_ptr[-1]),)
-                and int(np.diff(pair_ptr).max(initial=0)) <= pair_head
             )
-        except (KeyError, TypeError, ValueError) as e:
+            ok = ok and _pair_heads_fit(pair_head, pair_id, pair_ptr, pair_rows, pair_scores, dense)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
             raise ValueError(f"not a BM25 index state: {e}") from None
         if not ok:
-            raise ValueError("BM25 index state arrays have the wrong shapes or dtypes")
+            raise ValueError("BM25 index state arrays have the wrong shapes, dtypes or values")
         raw = arrays["terms"].tobytes()
         bounds = offsets.tolist()
         terms = [raw[a:z].decode("utf-8", "surrogatepass") for a, z in pairwise(bounds)]
@@ -303,6 +301,49 @@ def _pair_heads(
     if not pairs:
         return pair_id, ptr, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
     return pair_id, ptr, np.concatenate(heads_rows), np.concatenate(heads_sums)
+
+
+def _pair_heads_fit(
+    head: int,
+    pair_id: np.ndarray,
+    ptr: np.ndarray,
+    rows: np.ndarray,
+    sums: np.ndarray,
+    dense: np.ndarray,
+) -> bool:
+    """Whether loaded pair heads are what ``_pair_heads`` builds for ``dense``: every pair listed
+    once (``pair_id`` symmetric), its rows in range with their sums and in ranking order, and
+    each head ``head`` rows long or holding every nonzero row of its pair (the search relies on
+    that to serve k up to ``head / 2``). A few passes over the heads, one over the items per
+    short head."""
+    n_pairs, n = len(ptr) - 1, dense.shape[1]
+    lengths = np.diff(ptr)
+    a, b = np.nonzero(np.triu(pair_id >= 0, 1))
+    if not (
+        head > 0
+        and n_pairs >= 0
+        and ptr[0] == 0
+        and np.all((lengths >= 0) & (lengths <= head))
+        and np.array_equal(pair_id, pair_id.T)
+        and np.all(np.diag(pair_id) == -1)
+        and np.all(pair_id >= -1)
+        and np.array_equal(np.sort(pair_id[a, b]), np.arange(n_pairs))
+        and np.all((rows >= 0) & (rows < n))
+    ):
+        return False
+    first, second = np.empty(n_pairs, dtype=np.int64), np.empty(n_pairs, dtype=np.int64)
+    first[pair_id[a, b]], second[pair_id[a, b]] = a, b
+    ra, rb = np.repeat(first, lengths), np.repeat(second, lengths)
+    if not np.array_equal(sums, dense[ra, rows] + dense[rb, rows]) or np.any(sums <= 0):
+        return False
+    # ranked by (sum descending, row ascending) within each head
+    same = np.repeat(np.arange(n_pairs), lengths)
+    later = same[1:] == same[:-1]
+    ranked = (sums[1:] < sums[:-1]) | ((sums[1:] == sums[:-1]) & (rows[1:] > rows[:-1]))
+    return bool(np.all(ranked | ~later)) and all(
+        np.count_nonzero(dense[first[p]] + dense[second[p]]) == lengths[p]
+        for p in np.flatnonzero(lengths < head).tolist()
+    )
 
 
 def _rows_reaching(values: np.ndarray, k: int) -> np.ndarray:

@@ -34,12 +34,13 @@ tie). When the frequent terms left (two or more) have many postings to accumulat
 times (terms left + 2) / 256), their dense rows are added to the whole score buffer instead: a few
 sequential passes over n_items floats cost less than scattered updates of that many postings; the
 rows reaching ``theta``, or a higher threshold guessed from a sample when many do and checked by a
-count, are the candidates. When those frequent terms are two, each counted once, and k is at most
-half of the index's pair heads, no pass is needed: the rows that are no candidates score the pair's
-sum alone, and the index holds the rows of the largest sums of every pair of frequent terms in
-ranking order (see ``_pair_finish``). The top k is selected by ``np.partition`` over the candidates
-only, on uint64 keys ``(~score_bits << 32) | row`` that order by (score descending, row ascending),
-so ties need no second pass. Apart from that dense pass, nothing is O(number of items) per query.
+count, are the candidates. When those frequent terms are two, each counted once, both among the
+index's pairs (the 24 most frequent terms), k at most half of a pair head and the candidates at most
+n_items / 8, no pass is needed: the rows that are no candidates score the pair's sum alone, and the
+index holds the rows of the largest sums of each such pair in ranking order (see ``_pair_finish``).
+The top k is selected by ``np.partition`` over the candidates only, on uint64 keys ``(~score_bits <<
+32) | row`` that order by (score descending, row ascending), so ties need no second pass. Apart from
+that dense pass, nothing is O(number of items) per query.
 
 Candidates are selected with ``take(flatnonzero(mask))`` rather than ``x[mask]``: numpy's boolean
 indexing costs about twice as much on masks that are neither mostly true nor mostly false.
@@ -226,8 +227,8 @@ class BM25Search:
         out_scores: np.ndarray,
     ) -> None:
         """MaxScore for the queries ``todo`` (each with at least one term), ``_RARE_BATCH`` at a
-        time: the rare terms of those that have frequent terms too are accumulated first, for
-        all of them at once (``_accumulate_rare``)."""
+        time: the rare terms of those without a repeated term are accumulated first, for all of
+        them at once (``_accumulate_rare``)."""
         buf = self._buffer()
         start, cnt, ub, p_lo, p_hi, dense, theta = plan.lists()
         for c in range(0, len(todo), _RARE_BATCH):
@@ -259,10 +260,10 @@ class BM25Search:
         ``_RARE_MIN_BATCH`` queries share the product's fixed cost."""
         q = np.array(chunk, dtype=np.intp)
         rare = plan.rare[q]
-        mixed = (rare > 0) & ~plan.repeats[q]
-        if mixed.sum() < _RARE_MIN_BATCH:
+        batched = (rare > 0) & ~plan.repeats[q]
+        if batched.sum() < _RARE_MIN_BATCH:
             return {}
-        q, rare = q[mixed], rare[mixed]
+        q, rare = q[batched], rare[batched]
         p_indptr, p_rows, p_scores = self._product(plan, q, rare)
         p_rows = p_rows.astype(np.intp)
         bounds = p_indptr.tolist()
@@ -621,14 +622,17 @@ class BM25Search:
         buf: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The end of MaxScore when the two terms left, each counted once, have the dense rows
-        ``ra`` and ``rb`` of the pair ``pair`` (see ``bm25._pair_heads``), whose head holds at
-        least ``2 * k`` rows or all of its rows. The candidates get both weights from the dense
-        rows. Any other row scores the pair's sum alone (as in :meth:`_dense_pass`), and is
+        ``ra`` and ``rb`` of the pair ``pair`` (see ``bm25._pair_heads``), whose head holds more
+        than k rows or all of its rows (the caller asks for ``2 * k``, so that candidates rarely
+        fill it). The candidates get both weights from the dense rows. Any other row scores the
+        pair's sum alone, as in :meth:`_dense_pass` (a row with weight from the terms done that
+        is no candidate cannot reach ``theta``, a lower bound of the k-th best score), and is
         ranked by (sum, row) as the top k is, so the best k of them are the first k rows of the
         head that are no candidates: the first ``k + len(candidates)`` rows of the head hold them.
         When the head has fewer than k such rows, it is complete, or more than k candidates fill
-        it: each of those scores at least its sum (weights are >= 0) and comes before every row
-        after the head, which then cannot make the top k. Leaves the buffer all zero."""
+        it: each of those scores at least its sum (float32 sums of weights >= 0 do not decrease)
+        and comes before every row after the head, which then cannot make the top k. Leaves the
+        buffer all zero."""
         lo, hi = self._pair_ptr[pair : pair + 2].tolist()
         cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
         end = min(hi, lo + k + len(cand))
