@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from bm25_corpora import PLAIN, make_corpus, make_texts, make_words
 
 from recgym.catalog import Catalog
 from recgym.retrievers import Retriever, make_retriever
@@ -15,9 +16,6 @@ from recgym.retrievers import bm25_search as search_module
 from recgym.retrievers.bm25 import BM25
 from recgym.retrievers.rank_bm25 import RankBM25
 from recgym.text import Tokenizer
-
-PLAIN = {"stopwords": None, "stemmer": None}
-
 
 # -- hand-checked --------------------------------------------------------------------------------
 
@@ -56,40 +54,6 @@ def test_hand_checked_scores(cls):
 
 
 # -- randomised corpora: BM25 == RankBM25 --------------------------------------------------------
-
-
-def _words(rng: np.random.Generator, n: int) -> list[str]:
-    letters = np.array(list("bcdfghklmnprstvz"))
-    vowels = np.array(list("aeiou"))
-    out: set[str] = set()
-    while len(out) < n:
-        k = int(rng.integers(1, 4))
-        out.add("".join(letters[rng.integers(16)] + vowels[rng.integers(5)] for _ in range(k)))
-    return sorted(out)
-
-
-def _corpus(seed: int) -> tuple[list[str], list[str]]:
-    """Zipf-distributed titles with duplicates and empty ones, and awkward queries."""
-    rng = np.random.default_rng(seed)
-    n_items = int(rng.choice([1, 7, 40, 200, 500, 1100, 1600]))
-    vocab = _words(rng, int(rng.integers(20, 400)))
-    p = 1.0 / np.arange(1, len(vocab) + 1) ** rng.uniform(0.8, 1.3)
-    p /= p.sum()
-
-    def text(lo: int, hi: int) -> str:
-        n = int(rng.integers(lo, hi + 1))
-        return " ".join(vocab[i] for i in rng.choice(len(vocab), size=n, p=p))
-
-    titles = [text(1, 14) for _ in range(n_items)]
-    for i in rng.choice(n_items, size=n_items // 5, replace=True):  # duplicates -> exact ties
-        titles[int(rng.integers(n_items))] = titles[i]
-    for i in rng.choice(n_items, size=n_items // 20, replace=False):
-        titles[i] = rng.choice(["", "the of and", "!!! ---"])  # empty after analysis
-    queries = [text(1, 6) for _ in range(25)]
-    queries += ["", "the and of", "zzzunknown qqqnothing", "zzzunknown " + vocab[0]]
-    queries += [f"{vocab[1]} {vocab[1]} {vocab[1]} {vocab[-1]}", vocab[0], vocab[-1]]
-    queries += ["Title:(x OR y)^3"]
-    return titles, queries
 
 
 def _assert_same(fast, ref, queries):
@@ -149,7 +113,7 @@ def test_matches_rank_bm25_on_random_corpora(seed, mode, path, monkeypatch):
         monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
         monkeypatch.setattr(search_module, "_PROBE_RATIO", 0.0)
         monkeypatch.setattr(search_module, "_SAMPLE", 8)
-    titles, queries = _corpus(seed)
+    titles, queries = make_corpus(seed)
     rng = np.random.default_rng(seed)
     k1, b = (0.9, 0.4) if seed % 3 else (float(rng.uniform(0.5, 2)), float(rng.uniform(0, 1)))
     fast, ref = BM25(k1=k1, b=b), RankBM25(k1=k1, b=b)
@@ -169,11 +133,9 @@ def test_frequent_terms_only(seed, path, monkeypatch):
     monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 2)
     monkeypatch.setattr(search_module, "_SAMPLE", 8)
     rng = np.random.default_rng(seed)
-    words = _words(rng, 12)
-    p = np.linspace(3, 1, len(words))
-    p /= p.sum()
-    titles = [" ".join(rng.choice(words, size=int(rng.integers(1, 12)), p=p)) for _ in range(1500)]
-    queries = [" ".join(rng.choice(words, size=int(rng.integers(2, 9)))) for _ in range(40)]
+    words = make_words(rng, 12)
+    titles = make_texts(rng, words, 1500, (1, 12), p=np.linspace(3, 1, len(words)))
+    queries = make_texts(rng, words, 40, (2, 9))
     fast, ref = BM25(tokenizer=PLAIN), RankBM25(tokenizer=PLAIN)
     fast.index(titles)
     ref.index(titles)
@@ -193,14 +155,10 @@ def test_all_paths_give_bit_identical_results(seed, monkeypatch):
     monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
     monkeypatch.setattr(search_module, "_SAMPLE", 8)
     rng = np.random.default_rng(seed)
-    words = _words(rng, 60)
+    words = make_words(rng, 60)
     p = 1 / np.arange(1, 61) ** 1.1
-    titles = [
-        " ".join(rng.choice(words, size=int(rng.integers(1, 20)), p=p / p.sum()))
-        for _ in range(1500)
-    ]
-    q = np.sqrt(p) / np.sqrt(p).sum()
-    queries = [" ".join(rng.choice(words, size=int(rng.integers(3, 9)), p=q)) for _ in range(200)]
+    titles = make_texts(rng, words, 1500, (1, 20), p=p)
+    queries = make_texts(rng, words, 200, (3, 9), p=np.sqrt(p))
     r = BM25(tokenizer=PLAIN)
     r.index(titles)
     for k in (1, 10, 100):
@@ -217,7 +175,7 @@ def test_all_paths_give_bit_identical_results(seed, monkeypatch):
 def test_mixed_batch_and_small_exhaustive_chunks(monkeypatch):
     # A batch split between the paths, and exhaustive chunks of 3 queries, give what each query
     # alone gives.
-    titles, queries = _corpus(7)
+    titles, queries = make_corpus(7)
     r = BM25()
     r.index(titles)
     alone = [r.search([q], 20) for q in queries]
@@ -231,7 +189,7 @@ def test_mixed_batch_and_small_exhaustive_chunks(monkeypatch):
 
 def test_exhaustive_path_without_scipy_kernels(monkeypatch):
     # Where scipy's compiled kernels are not importable, the public ``@`` does the product.
-    titles, queries = _corpus(3)
+    titles, queries = make_corpus(3)
     r = BM25()
     r.index(titles)
     monkeypatch.setattr(search_module, "_EXHAUSTIVE_POSTINGS", 1 << 62)
@@ -312,13 +270,9 @@ def test_pair_heads_short_or_long_give_the_dense_pass_results(head, monkeypatch)
     monkeypatch.setattr(search_module, "_SAMPLE", 8)
     monkeypatch.setattr(search_module, "_PROBE_RATIO", np.inf)  # no probe ends MaxScore early
     rng = np.random.default_rng(head)
-    words = _words(rng, 30)
-    p = 1 / np.arange(1, 31) ** 0.8
-    titles = [
-        " ".join(rng.choice(words, size=int(rng.integers(1, 12)), p=p / p.sum()))
-        for _ in range(800)
-    ]
-    queries = [" ".join(rng.choice(words, size=int(rng.integers(2, 6)))) for _ in range(150)]
+    words = make_words(rng, 30)
+    titles = make_texts(rng, words, 800, (1, 12), p=1 / np.arange(1, 31) ** 0.8)
+    queries = make_texts(rng, words, 150, (2, 6))
     r = BM25(tokenizer=PLAIN)
     r.index(titles)
     for k in (1, 2, 5, 20):  # pairs serve k up to half their head
@@ -364,51 +318,6 @@ def test_pair_head_full_of_candidates(monkeypatch):
     for k in (1, 2):
         _assert_same(r.search(["x a b"], k), ref.search(["x a b"], k), ["x a b"])
     assert calls == [2]
-
-
-def test_pair_heads_are_the_top_rows_of_each_pair():
-    rng = np.random.default_rng(0)
-    n_dense, n = 7, 500
-    # few distinct weights and many zeros: ties everywhere
-    dense = (rng.integers(0, 4, size=(n_dense, n)) * rng.integers(0, 2, size=(n_dense, n))).astype(
-        np.float32
-    ) / np.float32(3)
-    dense[3] = 0  # a row without a single weight
-    for head in (1, 5, 64, 1000):
-        pair_id, ptr, rows, sums = bm25_module._pair_heads(dense, head)
-        assert np.array_equal(pair_id, pair_id.T) and np.all(np.diag(pair_id) == -1)
-        assert sorted(pair_id[pair_id >= 0].tolist()) == sorted(list(range(21)) * 2)
-        for a in range(n_dense):
-            for b in range(a + 1, n_dense):
-                p = pair_id[a, b]
-                total = dense[a] + dense[b]
-                nonzero = np.flatnonzero(total)
-                want = nonzero[np.lexsort((nonzero, -total[nonzero]))][:head]
-                np.testing.assert_array_equal(rows[ptr[p] : ptr[p + 1]], want)
-                np.testing.assert_array_equal(sums[ptr[p] : ptr[p + 1]], total[want])
-
-
-def test_pair_heads_only_among_the_densest_terms(monkeypatch):
-    monkeypatch.setattr(bm25_module, "_PAIR_TERMS", 3)
-    dense = np.zeros((5, 10), dtype=np.float32)
-    for i, count in enumerate([2, 9, 4, 7, 1]):
-        dense[i, :count] = 1.0
-    pair_id = bm25_module._pair_heads(dense, 4)[0]
-    assert np.flatnonzero(pair_id.max(axis=1) >= 0).tolist() == [1, 2, 3]
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_rows_reaching_holds_the_top_k(seed):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 30_000))
-    values = rng.integers(0, int(rng.choice([2, 5, 1000])), size=n).astype(np.float32)
-    values *= rng.random(n) < rng.choice([0.01, 0.5, 1.0])
-    k = int(rng.integers(1, n + 1))
-    got = bm25_module._rows_reaching(values, k)
-    nonzero = np.flatnonzero(values)
-    top = nonzero[np.argsort(-values[nonzero], kind="stable")][:k]
-    assert set(top.tolist()) <= set(got.tolist())
-    assert np.all(values[got] > 0) and np.all(np.diff(got) > 0)
 
 
 def test_dense_pass_guess_never_lets_unmatched_rows_in(monkeypatch):
@@ -471,96 +380,6 @@ def test_protocol_registry_and_config():
     assert BM25(tokenizer={"stemmer": None}).tokenizer == Tokenizer(stemmer=None)
 
 
-def test_index_state_round_trip(tmp_path):
-    titles, queries = _corpus(3)
-    r = BM25()
-    r.index(titles)
-    state = r.index_state()
-    for name, array in state.items():
-        np.save(tmp_path / f"{name}.npy", array)
-    loaded = {name: np.load(tmp_path / f"{name}.npy", mmap_mode="r") for name in state}
-    again = BM25()
-    again.load_index_state(loaded)
-    for a, b in zip(r.search(queries, 10), again.search(queries, 10)):
-        np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError):
-        BM25().load_index_state({**loaded, "weights": loaded["weights"][:-1]})
-    with pytest.raises(ValueError):
-        BM25().load_index_state({"meta": loaded["meta"]})
-    with pytest.raises(ValueError):
-        BM25().load_index_state({**loaded, "pair_rows": loaded["pair_rows"][:-1]})
-
-
-def test_index_state_with_bad_pair_heads_is_refused(monkeypatch):
-    # Shapes and dtypes right, values wrong: each would crash the search or, worse, give wrong
-    # results (heads of 16 rows read as heads of 4,096 serve k up to 2,048).
-    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
-    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
-    monkeypatch.setattr(bm25_module, "_PAIR_HEAD", 16)
-    rng = np.random.default_rng(1)
-    words = _words(rng, 12)
-    r = BM25(tokenizer=PLAIN)
-    r.index([" ".join(rng.choice(words, size=int(rng.integers(1, 8)))) for _ in range(500)])
-    state = r.index_state()
-    assert len(state["pair_ptr"]) > 2 and int(state["pair_head"][0]) == 16
-    BM25(tokenizer=PLAIN).load_index_state(state)  # as saved: fine
-    rows, sums, ptr = state["pair_rows"], state["pair_scores"], state["pair_ptr"]
-    swapped = rows.copy()
-    swapped[[0, 1]] = swapped[[1, 0]]
-    pair_id = state["pair_id"].copy()
-    pair_id[0, 1] = -1  # no longer symmetric
-    bad = {
-        "rows out of range": {"pair_rows": rows + np.int32(1000)},
-        "head size claimed larger": {"pair_head": np.array([4096])},
-        "rows out of ranking order": {"pair_rows": swapped},
-        "sums not those of the rows": {"pair_scores": sums * np.float32(2)},
-        "pointers not from 0": {"pair_ptr": ptr + 1},
-        "pair ids not symmetric": {"pair_id": pair_id},
-        "pair ids of another dtype": {"pair_id": state["pair_id"].astype(np.int32)},
-    }
-    for name, change in bad.items():
-        with pytest.raises(ValueError):
-            BM25(tokenizer=PLAIN).load_index_state({**state, **change})
-            pytest.fail(name)
-
-
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("packed", [True, False])
-def test_impact_order_matches_lexsort(seed, packed):
-    # Postings term-major with rows ascending, as the index has them; weights with many ties.
-    rng = np.random.default_rng(seed)
-    n_terms, n_items = int(rng.integers(1, 50)), int(rng.integers(1, 3000))
-    df = rng.integers(0, min(n_items, 200) + 1, size=n_terms)
-    term = np.repeat(np.arange(n_terms), df)
-    docs = np.concatenate(
-        [np.sort(rng.choice(n_items, size=d, replace=False)) for d in df] or [np.zeros(0)]
-    ).astype(np.int32)
-    levels = rng.choice([2, 50, 10**6])
-    w = (rng.integers(1, levels + 1, size=len(term)) * rng.choice([1e-3, 1.0, 7.5])).astype(
-        np.float32
-    )
-    # Far too many items for packed keys: the argsort path.
-    items = n_items if packed else 1 << 40
-    rows, weights = bm25_module._impact_order(term, docs, w, n_terms, items)
-    order = np.lexsort((docs, -w, term))  # term, then weight descending, then row
-    np.testing.assert_array_equal(rows, docs[order])
-    np.testing.assert_array_equal(weights, w[order])
-    assert rows.dtype == np.int32 and weights.dtype == np.float32
-
-
-def test_index_is_the_same_without_packed_keys(monkeypatch):
-    titles, _ = _corpus(5)
-    monkeypatch.setattr(bm25_module, "_DENSE_MIN_ITEMS", 1)
-    monkeypatch.setattr(bm25_module, "_DENSE_FRACTION", 4)
-    packed = BM25()
-    packed.index(titles)
-    monkeypatch.setattr(bm25_module, "_PACKED_KEY_BITS", 0)
-    sorted_ = BM25()
-    sorted_.index(titles)
-    for name, array in packed.index_state().items():
-        np.testing.assert_array_equal(array, sorted_.index_state()[name], err_msg=name)
-
-
 def test_memory_bytes():
     r = BM25()
     assert r.memory_bytes() == 0
@@ -586,7 +405,7 @@ def test_catalog_fields():
 
 
 def test_threads_give_the_same_results():
-    titles, queries = _corpus(5)
+    titles, queries = make_corpus(5)
     one, two = BM25(n_threads=1), BM25(n_threads=2)
     one.index(titles)
     two.index(titles)
@@ -596,7 +415,7 @@ def test_threads_give_the_same_results():
 
 
 def test_concurrent_searches_of_one_index():
-    titles, queries = _corpus(4)
+    titles, queries = make_corpus(4)
     r = BM25()
     r.index(titles)
     queries = [f"{q} new{i}-word" for i, q in enumerate(queries)]  # unseen words, split in two
